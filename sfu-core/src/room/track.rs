@@ -1,0 +1,112 @@
+//! A published track: its description, the live state of each layer, and its down tracks.
+
+use std::time::{Duration, Instant};
+
+use crate::room::down_track::DownTrack;
+use crate::room::keyframe::KeyframeThrottle;
+use crate::room::types::{SubscriptionCaps, TrackInfo};
+
+/// Ingress state of one encoding (simulcast layer) of a published track.
+#[derive(Debug, Default)]
+pub(crate) struct LayerState {
+    /// Arrival of the newest packet.
+    pub last_packet: Option<Instant>,
+    /// Arrival of the newest keyframe start.
+    pub last_keyframe: Option<Instant>,
+    /// Keyframe requests toward this encoding.
+    pub throttle: KeyframeThrottle,
+    /// Packets received.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+}
+
+/// A track published in the room, with the subscribers it fans out to.
+#[derive(Debug)]
+pub(crate) struct PublishedTrack {
+    pub info: TrackInfo,
+    /// One entry per encoding: `info.layers.len()`, or 1 for a single-encoding track.
+    pub layers: Vec<LayerState>,
+    /// One per subscriber; a `Vec` because the packet path iterates it for every packet.
+    pub down_tracks: Vec<DownTrack>,
+}
+
+impl PublishedTrack {
+    pub fn new(info: TrackInfo) -> Self {
+        let n = info.layers.len().max(1);
+        PublishedTrack {
+            info,
+            layers: (0..n).map(|_| LayerState::default()).collect(),
+            down_tracks: Vec::new(),
+        }
+    }
+
+    /// Maps a packet's RID to a layer index. A track without declared layers has one layer, 0.
+    pub fn layer_index(&self, rid: Option<&str>) -> Option<usize> {
+        if self.info.layers.is_empty() {
+            return Some(0);
+        }
+        match rid {
+            Some(rid) => self.info.layers.iter().position(|l| l.rid == rid),
+            // RID-less packets on a simulcast m-line: treat as the lowest layer rather than drop.
+            None => Some(0),
+        }
+    }
+
+    /// The RID of a layer, for keyframe requests and subscription events.
+    pub fn rid(&self, layer: usize) -> Option<String> {
+        self.info.layers.get(layer).map(|l| l.rid.clone())
+    }
+
+    pub fn is_live(&self, layer: usize, now: Instant, timeout: Duration) -> bool {
+        self.layers
+            .get(layer)
+            .and_then(|l| l.last_packet)
+            .is_some_and(|t| now.saturating_duration_since(t) < timeout)
+    }
+
+    pub fn is_video(&self) -> bool {
+        self.info.codec.is_video()
+    }
+
+    /// The RTP clock rate of the track's codec.
+    pub fn clock_rate(&self) -> u32 {
+        if self.is_video() { 90_000 } else { 48_000 }
+    }
+
+    /// The highest layer index a subscriber's caps allow.
+    pub fn max_layer_for(&self, caps: &SubscriptionCaps) -> usize {
+        let top = self.layers.len() - 1;
+        if let Some(rid) = &caps.layer {
+            return self.info.layers.iter().position(|l| &l.rid == rid).unwrap_or(top);
+        }
+        if caps.max_width.is_none() && caps.max_height.is_none() {
+            return top;
+        }
+        let want_w = caps.max_width.unwrap_or(0);
+        let want_h = caps.max_height.unwrap_or(0);
+        // The smallest layer that covers the wanted size; layers without a known size are
+        // assumed to halve per step below a 1280x720 top layer (the browsers' default scaling).
+        for i in 0..=top {
+            let scale = 1u32 << (top - i);
+            let (w, h) = match self.info.layers.get(i) {
+                Some(l) if l.width.is_some() && l.height.is_some() => {
+                    (l.width.unwrap_or(0), l.height.unwrap_or(0))
+                }
+                _ => (1280 / scale, 720 / scale),
+            };
+            if w >= want_w && h >= want_h {
+                return i;
+            }
+        }
+        top
+    }
+
+    /// The layer to aim for under a cap: the best live one, else the lowest live one.
+    pub fn best_live_layer(&self, max: usize, now: Instant, timeout: Duration) -> Option<usize> {
+        (0..=max.min(self.layers.len() - 1))
+            .rev()
+            .find(|&l| self.is_live(l, now, timeout))
+            .or_else(|| (0..self.layers.len()).find(|&l| self.is_live(l, now, timeout)))
+    }
+}

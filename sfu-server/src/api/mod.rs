@@ -1,0 +1,62 @@
+//! The HTTP surface: REST API, WebSocket signalling endpoint, health checks, demo page.
+
+mod dev;
+pub mod error;
+mod health;
+mod json;
+mod rooms;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::auth::Claims;
+use error::ApiError;
+
+/// Builds the whole HTTP router; tests call it with `oneshot` and no socket.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new()
+        .route("/v1/rooms", post(rooms::create).get(rooms::list))
+        .route("/v1/rooms/{room}", get(rooms::get).delete(rooms::delete))
+        .route("/v1/rooms/{room}/participants", get(rooms::participants))
+        .route("/v1/rooms/{room}/participants/{identity}", delete(rooms::remove_participant))
+        .route(
+            "/v1/rooms/{room}/participants/{identity}/tracks/{track_id}/mute",
+            post(rooms::mute_track),
+        )
+        .route("/v1/rtc", get(crate::signal::websocket))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/", get(crate::demo::index));
+    // The dev token endpoint does not exist outside dev mode (API.md).
+    if state.auth.is_dev_mode() {
+        api = api.route("/v1/dev/token", post(dev::token));
+    }
+    api.fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// Verifies the `Authorization: Bearer` token of a REST call.
+pub(crate) fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_token", "an Authorization: Bearer token is required"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the Authorization header must be `Bearer <token>`"))?;
+    Ok(state.auth.verify(token.trim())?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! A room as the worker holds it: the sfu-core routing state plus its lifecycle metadata.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use sfu_core::{ParticipantId, Room, RoomConfig};
+
+use crate::model::{ParticipantJson, RoomJson};
+
+/// One room on this worker.
+pub struct RoomEntry {
+    /// Room name.
+    pub name: String,
+    /// Unique id of this incarnation.
+    pub sid: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// 0 = unlimited.
+    pub max_participants: u32,
+    /// How long the room lives on without participants.
+    pub empty_timeout: Duration,
+    /// Since when the room has been empty.
+    pub empty_since: Option<Instant>,
+    /// The routing state.
+    pub core: Room,
+    /// Participants, in join order of their ids.
+    pub members: BTreeSet<ParticipantId>,
+}
+
+impl RoomEntry {
+    /// A new, empty room.
+    pub fn new(name: String, max_participants: u32, empty_timeout: Duration, now: Instant) -> Self {
+        RoomEntry {
+            name,
+            sid: format!("RM_{}", uuid::Uuid::new_v4().simple()),
+            created_at: crate::auth::unix_now(),
+            max_participants,
+            empty_timeout,
+            empty_since: Some(now),
+            core: Room::new(RoomConfig::default()),
+            members: BTreeSet::new(),
+        }
+    }
+
+    /// Whether one more participant fits.
+    pub fn is_full(&self) -> bool {
+        self.max_participants > 0 && self.members.len() >= self.max_participants as usize
+    }
+
+    /// The API JSON of one participant.
+    pub fn participant_json(&self, id: ParticipantId) -> Option<ParticipantJson> {
+        let info = self.core.participant(id)?;
+        Some(ParticipantJson::new(info, self.core.tracks_of(id)))
+    }
+
+    /// The API JSON of every participant.
+    pub fn participants_json(&self) -> Vec<ParticipantJson> {
+        self.core
+            .participants()
+            .map(|p| ParticipantJson::new(p, self.core.tracks_of(p.id)))
+            .collect()
+    }
+
+    /// The API JSON of the room.
+    pub fn json(&self, with_participants: bool) -> RoomJson {
+        RoomJson {
+            name: self.name.clone(),
+            sid: self.sid.clone(),
+            created_at: self.created_at,
+            num_participants: self.members.len(),
+            max_participants: self.max_participants,
+            empty_timeout_s: self.empty_timeout.as_secs(),
+            participants: with_participants.then(|| self.participants_json()),
+        }
+    }
+}

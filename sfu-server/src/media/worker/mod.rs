@@ -1,0 +1,399 @@
+//! The media worker: one thread, one UDP socket, every peer connection and room on it.
+//!
+//! The loop waits for a datagram, a command or the next deadline, feeds it to the right peer
+//! connection, then `flush`es: drains every touched connection until it has nothing more to
+//! say, routes the RTP it produced through its room, applies the room's outputs to the
+//! subscribers' connections, and drains those in turn.
+
+mod commands;
+mod routing;
+mod signal;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sfu_core::{ParticipantId, TrackSource};
+use tokio::sync::mpsc;
+
+use crate::config::IceServer;
+use crate::media::command::{Command, SessionMsg};
+use crate::media::room_entry::RoomEntry;
+use crate::peer::{Datagram, Peer, PeerConfig, PeerEvent, Polled, Rid};
+
+/// How often rooms and peers are checked for timeouts.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+/// Datagrams read per wake-up before flushing commands and timers again.
+const RECV_BATCH: usize = 64;
+
+/// What the worker needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Address to bind.
+    pub udp_addr: SocketAddr,
+    /// Kernel socket buffer size.
+    pub socket_buffer_bytes: usize,
+    /// IPs announced as candidates (empty = the bound address).
+    pub announce_ips: Vec<std::net::IpAddr>,
+    /// Rooms are created on first join.
+    pub auto_create_rooms: bool,
+    /// Default empty timeout of new rooms.
+    pub empty_timeout: Duration,
+    /// Default participant limit of new rooms (0 = none).
+    pub max_participants: u32,
+    /// Silence after which a connected peer is dropped.
+    pub peer_timeout: Duration,
+    /// Sent to clients in `joined`.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Counters of the media plane.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerStats {
+    /// Rooms open.
+    pub rooms: usize,
+    /// Participants joined.
+    pub participants: usize,
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Datagrams that were no STUN/DTLS/RTP/RTCP at all.
+    pub datagrams_malformed: u64,
+    /// Datagrams no peer connection accepted.
+    pub datagrams_unrouted: u64,
+    /// Datagrams a peer connection failed to process.
+    pub datagrams_rejected: u64,
+    /// Datagrams the socket refused to send.
+    pub send_errors: u64,
+    /// RTP packets received from publishers.
+    pub rtp_in: u64,
+    /// RTP packets forwarded to subscribers.
+    pub rtp_forwarded: u64,
+    /// RTP packets not forwarded, by reason.
+    pub rtp_dropped: Vec<(String, u64)>,
+}
+
+/// A joined participant.
+struct Member {
+    room: String,
+    identity: String,
+    session: mpsc::Sender<SessionMsg>,
+    peer: Peer,
+    /// `track_info` received before the m-line it describes.
+    pending_track_info: HashMap<String, (TrackSource, Option<String>)>,
+    timeout: Instant,
+}
+
+struct Worker {
+    socket: tokio::net::UdpSocket,
+    /// The address datagrams are addressed to, as the peers' candidates know it.
+    local: SocketAddr,
+    settings: WorkerSettings,
+    peer_config: PeerConfig,
+    rooms: HashMap<String, RoomEntry>,
+    members: HashMap<ParticipantId, Member>,
+    by_addr: HashMap<SocketAddr, ParticipantId>,
+    dirty: Vec<ParticipantId>,
+    dirty_set: HashSet<ParticipantId>,
+    offers_due: BTreeSet<ParticipantId>,
+    events: VecDeque<(ParticipantId, PeerEvent)>,
+    removals: Vec<(ParticipantId, Option<String>)>,
+    draining: bool,
+    next_housekeeping: Instant,
+    stats: WorkerStats,
+}
+
+/// Runs the worker on the calling thread until the command channel closes.
+pub fn run(socket: std::net::UdpSocket, settings: WorkerSettings, commands: mpsc::Receiver<Command>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the media worker runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let bound = match socket.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "media socket has no address");
+                return;
+            }
+        };
+        let socket = match tokio::net::UdpSocket::from_std(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register the media socket");
+                return;
+            }
+        };
+        let candidates: Vec<SocketAddr> = if settings.announce_ips.is_empty() {
+            vec![bound]
+        } else {
+            settings.announce_ips.iter().map(|ip| SocketAddr::new(*ip, bound.port())).collect()
+        };
+        let mut worker = Worker {
+            socket,
+            local: candidates[0],
+            peer_config: PeerConfig { candidates },
+            settings,
+            rooms: HashMap::new(),
+            members: HashMap::new(),
+            by_addr: HashMap::new(),
+            dirty: Vec::new(),
+            dirty_set: HashSet::new(),
+            offers_due: BTreeSet::new(),
+            events: VecDeque::new(),
+            removals: Vec::new(),
+            draining: false,
+            next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
+            stats: WorkerStats::default(),
+        };
+        worker.run(commands).await;
+    });
+}
+
+impl Worker {
+    async fn run(&mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                biased;
+                readable = self.socket.readable() => {
+                    if readable.is_ok() {
+                        for _ in 0..RECV_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => {
+                                    let now = Instant::now();
+                                    self.on_datagram(source, &buf[..n], now);
+                                    self.flush(now);
+                                }
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                                Err(e) => {
+                                    // ICMP errors surface here on Linux; they concern one peer.
+                                    tracing::debug!(error = %e, "media socket receive error");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    let now = Instant::now();
+                    self.on_command(command, now);
+                    self.flush(now);
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let now = Instant::now();
+            self.on_timeouts(now);
+            self.flush(now);
+        }
+        tracing::debug!("media worker stopped");
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut deadline = self.next_housekeeping;
+        for m in self.members.values() {
+            deadline = deadline.min(m.timeout);
+        }
+        for r in self.rooms.values() {
+            if let Some(t) = r.core.poll_timeout() {
+                deadline = deadline.min(t);
+            }
+        }
+        deadline
+    }
+
+    fn on_datagram(&mut self, source: SocketAddr, bytes: &[u8], now: Instant) {
+        self.stats.datagrams_in += 1;
+        let Some(datagram) = Datagram::parse(now, source, self.local, bytes) else {
+            self.stats.datagrams_malformed += 1;
+            return;
+        };
+        let id = match self.by_addr.get(&source) {
+            Some(id) => *id,
+            None => {
+                // A new address: only a STUN check with a peer's ICE credentials is accepted,
+                // which also covers a client whose address changed (ICE restart, NAT rebinding).
+                let Some(id) = self.members.iter().find(|(_, m)| m.peer.accepts(&datagram)).map(|(id, _)| *id) else {
+                    self.stats.datagrams_unrouted += 1;
+                    return;
+                };
+                self.by_addr.insert(source, id);
+                id
+            }
+        };
+        let Some(member) = self.members.get_mut(&id) else {
+            self.stats.datagrams_unrouted += 1;
+            return;
+        };
+        if let Err(e) = member.peer.handle_datagram(datagram, now) {
+            self.stats.datagrams_rejected += 1;
+            tracing::trace!(participant = %id, error = %e, "datagram rejected");
+        }
+        self.mark_dirty(id);
+    }
+
+    fn on_timeouts(&mut self, now: Instant) {
+        let due: Vec<ParticipantId> = self.members.iter().filter(|(_, m)| m.timeout <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            if let Some(m) = self.members.get_mut(&id) {
+                m.peer.handle_timeout(now);
+                // Until drained, the peer has no known deadline; avoid spinning on the old one.
+                m.timeout = now + HOUSEKEEPING_INTERVAL;
+            }
+            self.mark_dirty(id);
+        }
+        let rooms: Vec<String> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.core.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in rooms {
+            if let Some(r) = self.rooms.get_mut(&name) {
+                r.core.handle_timeout(now);
+            }
+            self.route_room(&name, now);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
+            self.housekeeping(now);
+        }
+    }
+
+    /// Drops dead or silent peers and closes rooms that stayed empty too long.
+    fn housekeeping(&mut self, now: Instant) {
+        let timeout = self.settings.peer_timeout;
+        for (id, m) in &self.members {
+            if !m.peer.is_alive() {
+                self.removals.push((*id, Some("connection_closed".into())));
+            } else if m.peer.is_connected() && m.peer.idle_for(now) > timeout {
+                self.removals.push((*id, Some("peer_timeout".into())));
+            }
+        }
+        let expired: Vec<String> = self
+            .rooms
+            .values()
+            .filter(|r| r.members.is_empty() && r.empty_since.is_some_and(|t| now.saturating_duration_since(t) >= r.empty_timeout))
+            .map(|r| r.name.clone())
+            .collect();
+        for name in expired {
+            tracing::info!(room = %name, "room closed after empty timeout");
+            self.rooms.remove(&name);
+        }
+    }
+
+    fn mark_dirty(&mut self, id: ParticipantId) {
+        if self.dirty_set.insert(id) {
+            self.dirty.push(id);
+        }
+    }
+
+    /// Runs everything that became due until the worker is quiescent.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(id) = self.dirty.pop() {
+                self.dirty_set.remove(&id);
+                self.drain_peer(id, now);
+                progressed = true;
+            }
+            while let Some((id, event)) = self.events.pop_front() {
+                self.on_peer_event(id, event, now);
+                progressed = true;
+            }
+            let offers = std::mem::take(&mut self.offers_due);
+            for id in offers {
+                self.send_offer_if_due(id);
+                progressed = true;
+            }
+            let removals = std::mem::take(&mut self.removals);
+            for (id, reason) in removals {
+                self.remove_participant(id, reason, now);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Polls one peer until it has nothing more to say; its RTP goes straight into its room.
+    fn drain_peer(&mut self, id: ParticipantId, now: Instant) {
+        let Worker { members, rooms, socket, events, stats, .. } = self;
+        let Some(member) = members.get_mut(&id) else { return };
+        let mut room = rooms.get_mut(&member.room);
+        loop {
+            match member.peer.poll() {
+                Polled::Timeout(t) => {
+                    member.timeout = t;
+                    break;
+                }
+                Polled::Transmit(t) => match socket.try_send_to(t.contents(), t.destination()) {
+                    Ok(_) => stats.datagrams_out += 1,
+                    Err(_) => stats.send_errors += 1,
+                },
+                Polled::Rtp { track, rid, packet } => {
+                    stats.rtp_in += 1;
+                    if let Some(room) = room.as_mut() {
+                        room.core.handle_rtp(track, rid.as_ref().map(Rid::as_str), packet, now);
+                    }
+                }
+                Polled::Event(event) => events.push_back((id, event)),
+            }
+        }
+        let name = member.room.clone();
+        self.route_room(&name, now);
+    }
+
+    /// Sends a message to a participant's WebSocket; a full or closed queue ends the session.
+    fn send(&mut self, to: ParticipantId, message: &crate::signal::messages::ServerMessage) {
+        let Some(member) = self.members.get(&to) else { return };
+        match member.session.try_send(SessionMsg::Text(message.to_json())) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(participant = %to, "signalling queue full; disconnecting the slow client");
+                self.removals.push((to, Some("slow_client".into())));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.removals.push((to, None)),
+        }
+    }
+
+    /// Leaves a participant out of everything; `reason` is sent as `leave` first when given.
+    fn remove_participant(&mut self, id: ParticipantId, reason: Option<String>, now: Instant) {
+        let Some(mut member) = self.members.remove(&id) else { return };
+        if let Some(reason) = reason {
+            tracing::info!(participant = %id, identity = %member.identity, room = %member.room, %reason, "participant removed");
+            let _ = member.session.try_send(SessionMsg::Leave(reason));
+        } else {
+            tracing::info!(participant = %id, identity = %member.identity, room = %member.room, "participant left");
+        }
+        // Let DTLS say goodbye so the client notices at once.
+        member.peer.close();
+        loop {
+            match member.peer.poll() {
+                Polled::Transmit(t) => {
+                    let _ = self.socket.try_send_to(t.contents(), t.destination());
+                }
+                Polled::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        self.by_addr.retain(|_, p| *p != id);
+        self.offers_due.remove(&id);
+        if let Some(room) = self.rooms.get_mut(&member.room) {
+            room.members.remove(&id);
+            let _ = room.core.handle_leave(id, now);
+            if room.members.is_empty() {
+                room.empty_since = Some(now);
+            }
+        }
+        self.route_room(&member.room, now);
+    }
+}

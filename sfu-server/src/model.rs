@@ -1,0 +1,114 @@
+//! JSON shapes of rooms, participants and tracks (API.md), shared by REST and signalling.
+
+use serde::Serialize;
+use sfu_core::{ParticipantInfo, TrackInfo};
+
+/// API.md `Track`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrackJson {
+    /// Track id (`TR_…`).
+    pub id: String,
+    /// Publisher's participant id.
+    pub participant_id: String,
+    /// `audio` or `video`.
+    pub kind: &'static str,
+    /// `camera`, `microphone`, `screen` or `unknown`.
+    pub source: &'static str,
+    /// Optional name from `track_info`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The publisher's m-line id.
+    pub mid: String,
+    /// Codec name (`opus`, `VP8`, `H264`, …).
+    pub codec: &'static str,
+    /// Whether the track is muted.
+    pub muted: bool,
+    /// Simulcast layers, lowest first.
+    pub simulcast: Vec<LayerJson>,
+}
+
+/// One simulcast layer of a `Track`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LayerJson {
+    /// The RID.
+    pub rid: String,
+    /// Width when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+impl From<&TrackInfo> for TrackJson {
+    fn from(t: &TrackInfo) -> Self {
+        TrackJson {
+            id: t.id.to_string(),
+            participant_id: t.owner.to_string(),
+            kind: t.kind.as_str(),
+            source: t.source.as_str(),
+            name: t.name.clone(),
+            mid: t.mid.clone(),
+            codec: t.codec.name(),
+            muted: t.muted,
+            simulcast: t
+                .layers
+                .iter()
+                .map(|l| LayerJson {
+                    rid: l.rid.clone(),
+                    width: l.width,
+                    height: l.height,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// API.md `Participant`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ParticipantJson {
+    /// Participant id (`PA_…`), new for every join.
+    pub id: String,
+    /// The identity from the token.
+    pub identity: String,
+    /// Display name from the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Join time, Unix seconds.
+    pub joined_at: u64,
+    /// Published tracks.
+    pub tracks: Vec<TrackJson>,
+}
+
+impl ParticipantJson {
+    /// Builds the JSON of a participant and its tracks.
+    pub fn new<'a>(p: &ParticipantInfo, tracks: impl IntoIterator<Item = &'a TrackInfo>) -> Self {
+        ParticipantJson {
+            id: p.id.to_string(),
+            identity: p.identity.clone(),
+            name: p.name.clone(),
+            joined_at: p.joined_at_ms / 1000,
+            tracks: tracks.into_iter().map(TrackJson::from).collect(),
+        }
+    }
+}
+
+/// API.md `Room`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoomJson {
+    /// Room name.
+    pub name: String,
+    /// Unique id of this incarnation of the room (`RM_…`).
+    pub sid: String,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+    /// Current participant count.
+    pub num_participants: usize,
+    /// Limit, 0 = unlimited.
+    pub max_participants: u32,
+    /// Seconds an empty room lives on.
+    pub empty_timeout_s: u64,
+    /// Present on `GET /v1/rooms/{room}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<ParticipantJson>>,
+}

@@ -1,0 +1,460 @@
+//! One participant's WebRTC peer connection, on str0m.
+//!
+//! Every `str0m::` import of the server lives in this module: the rest of the server speaks
+//! sfu-core's types and this module's small wrappers, so a change of WebRTC stack touches only
+//! this module.
+
+mod codecs;
+mod negotiation;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sfu_core::{Codec, KeyframeKind, MediaKind, MediaPacket, ParticipantId, SeqNo, TrackId};
+use str0m::channel::ChannelId;
+use str0m::media::{Direction, KeyframeRequestKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+pub use codecs::CodecParams;
+pub use negotiation::NegotiationError;
+use negotiation::Negotiation;
+
+/// The label of the data channel relayed between participants (API.md "Data").
+pub const DATA_CHANNEL_LABEL: &str = "data";
+
+/// A datagram received on the media socket, ready to be offered to peers.
+pub struct Datagram<'a> {
+    input: Input<'a>,
+}
+
+impl<'a> Datagram<'a> {
+    /// Parses a datagram; None for bytes that are no STUN, DTLS, RTP or RTCP at all.
+    pub fn parse(now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &'a [u8]) -> Option<Self> {
+        let contents = bytes.try_into().ok()?;
+        Some(Datagram {
+            input: Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination,
+                    contents,
+                },
+            ),
+        })
+    }
+}
+
+/// A datagram a peer wants sent.
+pub struct Transmit(str0m::net::Transmit);
+
+impl Transmit {
+    /// Where to send it.
+    pub fn destination(&self) -> SocketAddr {
+        self.0.destination
+    }
+
+    /// The bytes.
+    pub fn contents(&self) -> &[u8] {
+        &self.0.contents
+    }
+}
+
+/// A track the remote side started sending (a new or re-enabled send m-line in its offer).
+#[derive(Debug, Clone)]
+pub struct RemoteTrack {
+    /// The id assigned to it.
+    pub id: TrackId,
+    /// Its m-line.
+    pub mid: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The first codec negotiated on the m-line.
+    pub codec: Codec,
+    /// Simulcast RIDs, lowest first, empty without simulcast.
+    pub rids: Vec<String>,
+}
+
+/// Something that happened on the connection, for the worker to act on.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// ICE and DTLS are up.
+    Connected,
+    /// The remote started publishing a track.
+    TrackAdded(RemoteTrack),
+    /// The remote stopped publishing a track.
+    TrackRemoved(TrackId),
+    /// The subscriber asked for a keyframe on one of its down tracks.
+    KeyframeRequest {
+        /// The published track the down track carries.
+        track: TrackId,
+        /// PLI or FIR.
+        kind: KeyframeKind,
+    },
+    /// A text (or binary, lossily decoded) message on a `data` channel.
+    Data(String),
+    /// A server offer was answered: these down tracks are now negotiated.
+    DownTracksNegotiated(Vec<TrackId>),
+    /// The connection is gone (ICE failed, DTLS closed).
+    Disconnected,
+}
+
+/// What [`Peer::poll`] produced.
+pub enum Polled {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// An event for the worker.
+    Event(PeerEvent),
+    /// An RTP packet of a published track; the worker routes it through its room.
+    Rtp {
+        /// The published track.
+        track: TrackId,
+        /// The simulcast layer's RID.
+        rid: Option<Rid>,
+        /// The packet.
+        packet: MediaPacket,
+    },
+    /// Nothing more until this time or new input.
+    Timeout(Instant),
+}
+
+/// A simulcast RID without heap allocation (wraps the stack's own id type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rid(str0m::media::Rid);
+
+impl Rid {
+    /// The RID text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One participant's peer connection.
+pub struct Peer {
+    rtc: Rtc,
+    /// Whose connection this is.
+    pub participant: ParticipantId,
+    negotiation: Negotiation,
+    /// Published (incoming) m-lines.
+    published: HashMap<Mid, TrackId>,
+    /// SSRC -> (track, rid): the RID header extension stops once a stream is known.
+    ssrc_cache: HashMap<Ssrc, (TrackId, Option<Rid>)>,
+    /// Channels labelled `data`; the first one we opened is where relayed messages go.
+    data_channels: Vec<ChannelId>,
+    server_channel: Option<ChannelId>,
+    connected: bool,
+    last_receive: Instant,
+}
+
+/// Settings every peer connection gets.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Candidates announced to clients (host and/or NAT addresses).
+    pub candidates: Vec<SocketAddr>,
+}
+
+impl Peer {
+    /// A new connection with the server's codecs and candidates, in ICE-lite RTP mode.
+    pub fn new(
+        participant: ParticipantId,
+        config: &PeerConfig,
+        now: Instant,
+    ) -> Self {
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .build(now);
+        for addr in &config.candidates {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "unusable candidate address"),
+            }
+        }
+        Peer {
+            rtc,
+            participant,
+            negotiation: Negotiation::default(),
+            published: HashMap::new(),
+            ssrc_cache: HashMap::new(),
+            data_channels: Vec::new(),
+            server_channel: None,
+            connected: false,
+            last_receive: now,
+        }
+    }
+
+    /// Whether this datagram belongs to this connection (ICE credentials or known address).
+    pub fn accepts(&self, datagram: &Datagram) -> bool {
+        self.rtc.accepts(&datagram.input)
+    }
+
+    /// Feeds a received datagram. Errors are logged and counted by the caller, never fatal:
+    /// a spoofed or corrupt datagram must not end a session.
+    pub fn handle_datagram(&mut self, datagram: Datagram, now: Instant) -> Result<(), String> {
+        self.last_receive = now;
+        self.rtc.handle_input(datagram.input).map_err(|e| e.to_string())
+    }
+
+    /// Advances time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!(participant = %self.participant, error = %e, "timeout input failed");
+        }
+    }
+
+    /// Whether the connection can still carry media.
+    pub fn is_alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+
+    /// Whether ICE+DTLS came up at least once.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Time since the last datagram from the remote.
+    pub fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_receive)
+    }
+
+    /// Closes the connection (DTLS close_notify goes out on the next polls).
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+    }
+
+    /// Drives the connection: call until it returns `Timeout`.
+    pub fn poll(&mut self) -> Polled {
+        loop {
+            let output = match self.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::debug!(participant = %self.participant, error = %e, "poll_output failed");
+                    self.rtc.disconnect();
+                    return Polled::Event(PeerEvent::Disconnected);
+                }
+            };
+            match output {
+                Output::Timeout(t) => return Polled::Timeout(t),
+                Output::Transmit(t) => return Polled::Transmit(Transmit(t)),
+                Output::Event(e) => {
+                    if let Some(p) = self.on_event(e) {
+                        return p;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) -> Option<Polled> {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                Some(Polled::Event(PeerEvent::Connected))
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                Some(Polled::Event(PeerEvent::Disconnected))
+            }
+            Event::Closed => Some(Polled::Event(PeerEvent::Disconnected)),
+            Event::MediaAdded(added) => self.on_media_added(added.mid, added.kind, added.direction, added.simulcast),
+            Event::MediaChanged(changed) => {
+                if !matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv) {
+                    if let Some(track) = self.published.remove(&changed.mid) {
+                        self.ssrc_cache.retain(|_, (t, _)| *t != track);
+                        return Some(Polled::Event(PeerEvent::TrackRemoved(track)));
+                    }
+                }
+                None
+            }
+            Event::RtpPacket(rtp) => {
+                let ssrc = rtp.header.ssrc;
+                let (track, rid) = match self.ssrc_cache.get(&ssrc) {
+                    Some(v) => *v,
+                    None => {
+                        let mut api = self.rtc.direct_api();
+                        let stream = api.stream_rx(&ssrc)?;
+                        let mid = stream.mid();
+                        let rid = stream.rid().map(Rid);
+                        let track = *self.published.get(&mid)?;
+                        self.ssrc_cache.insert(ssrc, (track, rid));
+                        (track, rid)
+                    }
+                };
+                let packet = MediaPacket {
+                    seq: SeqNo(*rtp.seq_no),
+                    timestamp: rtp.header.timestamp,
+                    marker: rtp.header.marker,
+                    payload_type: *rtp.header.payload_type,
+                    payload: rtp.payload,
+                    audio_level: rtp.header.ext_vals.audio_level,
+                    voice_activity: rtp.header.ext_vals.voice_activity,
+                    arrival: rtp.timestamp,
+                };
+                Some(Polled::Rtp { track, rid, packet })
+            }
+            Event::KeyframeRequest(req) => {
+                let track = self.negotiation.track_by_mid(req.mid)?;
+                let kind = match req.kind {
+                    KeyframeRequestKind::Pli => KeyframeKind::Pli,
+                    KeyframeRequestKind::Fir => KeyframeKind::Fir,
+                };
+                Some(Polled::Event(PeerEvent::KeyframeRequest { track, kind }))
+            }
+            Event::ChannelOpen(id, label) => {
+                if label == DATA_CHANNEL_LABEL && !self.data_channels.contains(&id) {
+                    self.data_channels.push(id);
+                }
+                None
+            }
+            Event::ChannelClose(id) => {
+                self.data_channels.retain(|c| *c != id);
+                if self.server_channel == Some(id) {
+                    self.server_channel = None;
+                }
+                None
+            }
+            Event::ChannelData(data) => {
+                if !self.data_channels.contains(&data.id) {
+                    return None;
+                }
+                let text = String::from_utf8_lossy(&data.data).into_owned();
+                Some(Polled::Event(PeerEvent::Data(text)))
+            }
+            _ => None,
+        }
+    }
+
+    fn on_media_added(
+        &mut self,
+        mid: Mid,
+        kind: str0m::media::MediaKind,
+        direction: Direction,
+        simulcast: Option<str0m::media::Simulcast>,
+    ) -> Option<Polled> {
+        // Only m-lines the remote sends on are publications; our own send-only lines are
+        // created through the negotiation and never reported here.
+        if !matches!(direction, Direction::RecvOnly | Direction::SendRecv) {
+            return None;
+        }
+        let media = self.rtc.media(mid)?;
+        let codec = media
+            .remote_pts()
+            .iter()
+            .find_map(|pt| {
+                self.rtc
+                    .codec_config()
+                    .params()
+                    .iter()
+                    .find(|p| p.pt() == *pt)
+                    .map(|p| codecs::core_codec(p.spec().codec))
+            })
+            .unwrap_or(Codec::Other);
+        let rids = simulcast
+            .map(|s| s.recv.iter().map(|l| l.rid.to_string()).collect())
+            .unwrap_or_default();
+        // Random ids: unique in practice across rooms and restarts, and not guessable.
+        let id = TrackId(rand::random());
+        self.published.insert(mid, id);
+        Some(Polled::Event(PeerEvent::TrackAdded(RemoteTrack {
+            id,
+            mid: mid.to_string(),
+            kind: match kind {
+                str0m::media::MediaKind::Audio => MediaKind::Audio,
+                str0m::media::MediaKind::Video => MediaKind::Video,
+            },
+            codec,
+            rids,
+        })))
+    }
+
+    /// Writes a rewritten packet on the down track of `track`. False when it has no m-line yet.
+    pub fn write_rtp(&mut self, track: TrackId, packet: &MediaPacket) -> bool {
+        let Some(mid) = self.negotiation.mid_of(track) else {
+            return false;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            return false;
+        };
+        let ext_vals = ExtensionValues {
+            audio_level: packet.audio_level,
+            voice_activity: packet.voice_activity,
+            ..Default::default()
+        };
+        let write = RtpWrite::new(
+            packet.payload_type.into(),
+            packet.seq.0.into(),
+            packet.timestamp,
+            packet.arrival,
+            packet.payload.clone(),
+        )
+        .marker(packet.marker)
+        .ext_vals(ext_vals)
+        .nackable(true);
+        stream.write_rtp(write);
+        true
+    }
+
+    /// Asks the remote publisher for a keyframe of a published track (layer `rid`).
+    pub fn request_keyframe(&mut self, track: TrackId, rid: Option<&str>, kind: KeyframeKind) {
+        let Some(mid) = self.published.iter().find(|(_, t)| **t == track).map(|(m, _)| *m) else {
+            return;
+        };
+        let kind = match kind {
+            KeyframeKind::Pli => KeyframeRequestKind::Pli,
+            KeyframeKind::Fir => KeyframeRequestKind::Fir,
+        };
+        let rid = rid.map(str0m::media::Rid::from);
+        let mut api = self.rtc.direct_api();
+        if let Some(stream) = api.stream_rx_by_mid(mid, rid) {
+            stream.request_keyframe(kind);
+        }
+    }
+
+    /// Sends a text message on the `data` channel (ours if open, else the client's).
+    pub fn send_data(&mut self, text: &str) -> bool {
+        let Some(id) = self.server_channel.or_else(|| self.data_channels.first().copied()) else {
+            return false;
+        };
+        match self.rtc.channel(id) {
+            Some(mut ch) => ch.write(false, text.as_bytes()).unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Adds a remote ICE candidate (trickle). The server is ICE-lite, so this is optional.
+    pub fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), String> {
+        let line = candidate.strip_prefix("a=").unwrap_or(candidate);
+        if line.trim().is_empty() {
+            // End-of-candidates marker.
+            return Ok(());
+        }
+        let c = Candidate::from_sdp_string(line).map_err(|e| e.to_string())?;
+        self.rtc.add_remote_candidate(c);
+        Ok(())
+    }
+
+    /// The payload types of a published track's m-line, with their codec parameters.
+    pub fn published_codecs(&self, track: TrackId) -> Vec<CodecParams> {
+        let Some(mid) = self.published.iter().find(|(_, t)| **t == track).map(|(m, _)| *m) else {
+            return Vec::new();
+        };
+        codecs::negotiated_params(&self.rtc, mid)
+    }
+
+    /// Maps a publisher's payload types to the ones this peer negotiated on the down track.
+    pub fn payload_type_map(&self, track: TrackId, publisher: &[CodecParams]) -> Vec<(u8, u8)> {
+        let Some(mid) = self.negotiation.mid_of(track) else {
+            return Vec::new();
+        };
+        codecs::map_payload_types(&self.rtc, mid, publisher)
+    }
+}

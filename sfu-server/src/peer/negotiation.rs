@@ -1,0 +1,202 @@
+//! SDP offer/answer for one peer connection, following API.md's rules.
+//!
+//! The client offers what it publishes and the server answers; the server offers when down
+//! tracks are added or removed. The server never has two offers in flight: changes made while
+//! an offer is pending are queued (as the difference between `wanted` and `lines`) and offered
+//! after the answer. A client offer that crosses a pending server offer is ignored; the polite
+//! client rolls back, answers ours, and offers again.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sfu_core::{MediaKind, ParticipantId, TrackId};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, Mid};
+
+use super::{DATA_CHANNEL_LABEL, Peer};
+
+/// Why an offer or answer from the client was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NegotiationError {
+    /// The SDP text does not parse.
+    #[error("invalid SDP: {0}")]
+    InvalidSdp(String),
+    /// The SDP parses but cannot be applied to this session.
+    #[error("SDP rejected: {0}")]
+    Rejected(String),
+    /// An answer arrived while the server had no offer out.
+    #[error("no server offer is pending")]
+    NoPendingOffer,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DownSpec {
+    publisher: ParticipantId,
+    kind: MediaKind,
+}
+
+struct Pending {
+    offer: SdpPendingOffer,
+    added: Vec<TrackId>,
+    removed: Vec<TrackId>,
+}
+
+/// Down-track m-line bookkeeping.
+#[derive(Default)]
+pub(super) struct Negotiation {
+    /// Down tracks the room wants this peer to receive.
+    wanted: BTreeMap<TrackId, DownSpec>,
+    /// Down tracks that have an m-line (negotiated, or in the pending offer).
+    lines: HashMap<TrackId, Mid>,
+    by_mid: HashMap<Mid, TrackId>,
+    pending: Option<Pending>,
+    /// Whether an offer or answer was ever applied (before that, only the client offers).
+    described: bool,
+    channel_added: bool,
+}
+
+impl Negotiation {
+    pub fn mid_of(&self, track: TrackId) -> Option<Mid> {
+        self.lines.get(&track).copied()
+    }
+
+    pub fn track_by_mid(&self, mid: Mid) -> Option<TrackId> {
+        self.by_mid.get(&mid).copied()
+    }
+}
+
+impl Peer {
+    /// The room wants this peer to receive `track`; takes effect with the next server offer.
+    pub fn want_down_track(&mut self, track: TrackId, publisher: ParticipantId, kind: MediaKind) {
+        self.negotiation.wanted.insert(track, DownSpec { publisher, kind });
+    }
+
+    /// The room no longer sends `track` to this peer.
+    pub fn drop_down_track(&mut self, track: TrackId) {
+        self.negotiation.wanted.remove(&track);
+    }
+
+    /// Whether a server offer awaits its answer.
+    pub fn has_pending_offer(&self) -> bool {
+        self.negotiation.pending.is_some()
+    }
+
+    /// Creates a server offer for the queued down-track changes, when there are any and no
+    /// offer is in flight. Returns the SDP to send.
+    pub fn make_offer(&mut self) -> Option<String> {
+        let n = &mut self.negotiation;
+        if n.pending.is_some() {
+            return None;
+        }
+        let adds: Vec<(TrackId, DownSpec)> = n
+            .wanted
+            .iter()
+            .filter(|(t, _)| !n.lines.contains_key(t))
+            .map(|(t, s)| (*t, *s))
+            .collect();
+        let removes: Vec<(TrackId, Mid)> = n
+            .lines
+            .iter()
+            .filter(|(t, _)| !n.wanted.contains_key(t))
+            .map(|(t, m)| (*t, *m))
+            .collect();
+        // Open our `data` channel once the client has described its session (or together with
+        // the first tracks), so a fresh client is not hit by an offer racing its own.
+        let add_channel = !n.channel_added && (n.described || !adds.is_empty());
+        if adds.is_empty() && removes.is_empty() && !add_channel {
+            return None;
+        }
+
+        let mut api = self.rtc.sdp_api();
+        let mut added = Vec::new();
+        for (track, spec) in &adds {
+            let kind = match spec.kind {
+                MediaKind::Audio => str0m::media::MediaKind::Audio,
+                MediaKind::Video => str0m::media::MediaKind::Video,
+            };
+            // API.md: a=msid:<participant_id> <track_id>; the track id must be unique per
+            // m-line or browsers reject the offer.
+            let mid = api.add_media(
+                kind,
+                Direction::SendOnly,
+                Some(spec.publisher.to_string()),
+                Some(track.to_string()),
+                None,
+            );
+            added.push((*track, mid));
+        }
+        for (_, mid) in &removes {
+            api.stop_media(*mid);
+        }
+        let mut channel = None;
+        if add_channel {
+            channel = Some(api.add_channel(DATA_CHANNEL_LABEL.to_string()));
+        }
+        let applied = api.apply();
+
+        let n = &mut self.negotiation;
+        if add_channel {
+            n.channel_added = true;
+            self.server_channel = channel;
+            if let Some(id) = channel {
+                self.data_channels.push(id);
+            }
+        }
+        let Some((offer, pending)) = applied else {
+            // Only a direct change (a channel over an existing SCTP association).
+            return None;
+        };
+        for (track, mid) in &added {
+            n.lines.insert(*track, *mid);
+            n.by_mid.insert(*mid, *track);
+        }
+        n.pending = Some(Pending {
+            offer: pending,
+            added: added.iter().map(|(t, _)| *t).collect(),
+            removed: removes.iter().map(|(t, _)| *t).collect(),
+        });
+        Some(offer.to_sdp_string())
+    }
+
+    /// Applies the client's answer to our offer. Returns the down tracks it negotiated.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<TrackId>, NegotiationError> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
+        let pending = self.negotiation.pending.take().ok_or(NegotiationError::NoPendingOffer)?;
+        let result = self.rtc.sdp_api().accept_answer(pending.offer, answer);
+        let n = &mut self.negotiation;
+        for track in &pending.removed {
+            if let Some(mid) = n.lines.remove(track) {
+                n.by_mid.remove(&mid);
+            }
+        }
+        match result {
+            Ok(()) => {
+                n.described = true;
+                Ok(pending.added)
+            }
+            Err(e) => {
+                // The offered m-lines never came to be; they are offered again next time.
+                for track in &pending.added {
+                    if let Some(mid) = n.lines.remove(track) {
+                        n.by_mid.remove(&mid);
+                    }
+                }
+                Err(NegotiationError::Rejected(e.to_string()))
+            }
+        }
+    }
+
+    /// Answers a client offer; `Ok(None)` when it crossed our pending offer and was ignored.
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<Option<String>, NegotiationError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
+        if self.negotiation.pending.is_some() {
+            return Ok(None);
+        }
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+        self.negotiation.described = true;
+        Ok(Some(answer.to_sdp_string()))
+    }
+}
