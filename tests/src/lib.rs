@@ -7,6 +7,7 @@
 //!
 //! Every wait is bounded by a timeout and every address is on loopback.
 
+pub mod check;
 pub mod client;
 pub mod lossy_relay;
 pub mod server;
@@ -18,6 +19,7 @@ pub use client::{
     ClientOptions, KeyframeRequestKind, MediaKind, PublishedTrack, ReceivedPacket, RemoteTrack,
     SentPacket, SentStream, TestClient, VideoOptions, WebrtcPeer,
 };
+pub use check::{ForwardReport, compare_forwarded};
 pub use lossy_relay::{LossFilter, LossyRelay, RelayOptions, RelayStats};
 pub use server::{ServerOptions, TestServer};
 pub use signal::{ServerMsg, SignalClient};

@@ -154,7 +154,7 @@ impl Room {
                 event: RoomEvent::TrackPublished(info.clone()),
             });
         }
-        self.tracks.insert(id, PublishedTrack::new(info));
+        self.tracks.insert(id, PublishedTrack::new(info, now));
         let subscribers: Vec<ParticipantId> = self
             .participants
             .values()

@@ -29,15 +29,18 @@ pub(crate) struct PublishedTrack {
     pub layers: Vec<LayerState>,
     /// One per subscriber; a `Vec` because the packet path iterates it for every packet.
     pub down_tracks: Vec<DownTrack>,
+    /// When the track was published.
+    pub published_at: Instant,
 }
 
 impl PublishedTrack {
-    pub fn new(info: TrackInfo) -> Self {
+    pub fn new(info: TrackInfo, now: Instant) -> Self {
         let n = info.layers.len().max(1);
         PublishedTrack {
             info,
             layers: (0..n).map(|_| LayerState::default()).collect(),
             down_tracks: Vec::new(),
+            published_at: now,
         }
     }
 
@@ -58,11 +61,13 @@ impl PublishedTrack {
         self.info.layers.get(layer).map(|l| l.rid.clone())
     }
 
+    /// Whether a layer is sending. A layer not seen yet counts as live for a moment after
+    /// publishing: browsers start all layers together but their first packets arrive one layer
+    /// after the other, and switching up through each of them would cost a keyframe each.
     pub fn is_live(&self, layer: usize, now: Instant, timeout: Duration) -> bool {
-        self.layers
-            .get(layer)
-            .and_then(|l| l.last_packet)
-            .is_some_and(|t| now.saturating_duration_since(t) < timeout)
+        let Some(state) = self.layers.get(layer) else { return false };
+        let since = state.last_packet.unwrap_or(self.published_at);
+        now.saturating_duration_since(since) < timeout
     }
 
     pub fn is_video(&self) -> bool {

@@ -205,6 +205,32 @@ impl RemoteTrack {
         Ok(())
     }
 
+    /// Sends a PLI for a specific SSRC of this track (e.g. one simulcast layer).
+    pub async fn send_pli_for(&self, ssrc: u32) -> anyhow::Result<()> {
+        self.track
+            .write_rtcp(vec![Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            })])
+            .await?;
+        Ok(())
+    }
+
+    /// Packets received on one SSRC.
+    pub fn packets_of_ssrc(&self, ssrc: u32) -> Vec<ReceivedPacket> {
+        lock(&self.state)
+            .packets
+            .iter()
+            .filter(|p| p.ssrc == ssrc)
+            .cloned()
+            .collect()
+    }
+
+    /// RIDs announced by `OnOpen`, parallel to [`Self::ssrcs`].
+    pub fn rids(&self) -> Vec<Option<String>> {
+        lock(&self.state).rids.clone()
+    }
+
     /// Sends a FIR for this track's media SSRC.
     pub async fn send_fir(&self) -> anyhow::Result<()> {
         let ssrc = self
