@@ -15,11 +15,11 @@ pub mod signal;
 pub mod util;
 pub mod vp8;
 
+pub use check::{ForwardReport, compare_forwarded};
 pub use client::{
     ClientOptions, KeyframeRequestKind, MediaKind, PublishedTrack, ReceivedPacket, RemoteTrack,
     SentPacket, SentStream, TestClient, VideoOptions, WebrtcPeer,
 };
-pub use check::{ForwardReport, compare_forwarded};
 pub use lossy_relay::{LossFilter, LossyRelay, RelayOptions, RelayStats};
 pub use server::{ServerOptions, TestServer};
 pub use signal::{ServerMsg, SignalClient};

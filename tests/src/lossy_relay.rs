@@ -172,7 +172,13 @@ impl LossyRelay {
                         };
                         let u = Arc::new(u);
                         peers.insert(from, u.clone());
-                        let task = tokio::spawn(downstream(u.clone(), sock.clone(), from, sh.clone(), deadline));
+                        let task = tokio::spawn(downstream(
+                            u.clone(),
+                            sock.clone(),
+                            from,
+                            sh.clone(),
+                            deadline,
+                        ));
                         lock(&sh.tasks).push(task);
                         u
                     }

@@ -319,12 +319,12 @@ impl TestServer {
 
     /// Kills the child (SIGKILL to its PID) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if self.exit_status.is_none() {
-                let _ = child.kill();
-                if let Ok(s) = child.wait() {
-                    self.exit_status = Some(s);
-                }
+        if let Some(mut child) = self.child.take()
+            && self.exit_status.is_none()
+        {
+            let _ = child.kill();
+            if let Ok(s) = child.wait() {
+                self.exit_status = Some(s);
             }
         }
     }
@@ -380,9 +380,9 @@ impl TestServer {
         self.cli_token(&["--room", room, "--identity", "admin", "--admin"])
     }
 
-    /// An admin token for room "*" and identity "admin" (room_create/room_list/room_admin).
+    /// An all-rooms admin token (`token --admin` without `--room`), identity "admin".
     pub fn admin_token(&self) -> Result<String> {
-        self.admin_token_for("*")
+        self.cli_token(&["--identity", "admin", "--admin"])
     }
 
     // ---- REST ----

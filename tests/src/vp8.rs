@@ -232,7 +232,15 @@ mod tests {
         assert_eq!(keyframe_dimensions(&p), Some((1280, 720)));
         assert_eq!(PayloadTag::find(&p), Some(tag));
 
-        let delta = build_packet(&FrameFields { keyframe: false, ..f }, true, tag, 100);
+        let delta = build_packet(
+            &FrameFields {
+                keyframe: false,
+                ..f
+            },
+            true,
+            tag,
+            100,
+        );
         assert!(!is_keyframe(&delta));
         let cont = build_packet(&f, false, tag, 100);
         assert!(!is_keyframe(&cont));

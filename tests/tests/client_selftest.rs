@@ -2,6 +2,7 @@
 //! 127.0.0.1, one publishing synthetic VP8 + Opus, the other receiving.
 
 use anyhow::{Context, Result};
+use rtc::peer_connection::transport::RTCDtlsRole;
 use sfu_tests::client::{KeyframeRequestKind, MediaKind, RemoteTrack, WebrtcPeer};
 use sfu_tests::lossy_relay::{LossFilter, LossyRelay, RelayOptions};
 use sfu_tests::{ClientOptions, VideoOptions, compare_forwarded, vp8, wait_until};
@@ -18,7 +19,8 @@ async fn connect_direct(a: &WebrtcPeer, b: &WebrtcPeer) -> Result<String> {
     let mut cb = b.take_local_candidates().context("candidates of b")?;
     let offer = pa.create_offer(None).await?;
     pa.set_local_description(offer.clone()).await?;
-    pb.set_remote_description(RTCSessionDescription::offer(offer.sdp.clone())?)
+    let offer_sdp = a.munge_offer(&offer.sdp).await;
+    pb.set_remote_description(RTCSessionDescription::offer(offer_sdp.clone())?)
         .await?;
     let answer = pb.create_answer(None).await?;
     pb.set_local_description(answer.clone()).await?;
@@ -40,13 +42,23 @@ async fn connect_direct(a: &WebrtcPeer, b: &WebrtcPeer) -> Result<String> {
     b.mark_negotiated();
     a.wait_connected(T).await.context("a connected")?;
     b.wait_connected(T).await.context("b connected")?;
-    Ok(offer.sdp)
+    Ok(offer_sdp)
 }
 
 fn opts() -> ClientOptions {
     ClientOptions {
         keyframe_interval: None,
         ..Default::default()
+    }
+}
+
+/// The answerer takes the DTLS server role, so the publisher (offerer) is the DTLS client as
+/// with the SFU: the client finishes the handshake last, so its first packets are never
+/// dropped by a receiver that is not ready yet.
+fn answerer_opts() -> ClientOptions {
+    ClientOptions {
+        answering_dtls_role: RTCDtlsRole::Server,
+        ..opts()
     }
 }
 
@@ -57,7 +69,7 @@ async fn wait_kind(b: &WebrtcPeer, kind: MediaKind, n: usize) -> Result<Arc<Remo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_vp8_opus_pli_fir_and_data() -> Result<()> {
     let a = WebrtcPeer::new(opts()).await?;
-    let b = WebrtcPeer::new(opts()).await?;
+    let b = WebrtcPeer::new(answerer_opts()).await?;
     let video = a.add_video_track(&VideoOptions::default()).await?;
     let audio = a.add_audio_track("microphone").await?;
     a.create_data_channel("data").await?;
@@ -85,7 +97,10 @@ async fn direct_vp8_opus_pli_fir_and_data() -> Result<()> {
     assert!(ra.all_match() && ra.matched >= 50, "audio: {ra:?}");
     for p in vt.packets() {
         let s = video.sent_packet(p.tag().unwrap()).unwrap();
-        assert_eq!((p.seq, p.timestamp, p.ssrc), (s.seq, s.timestamp, video.streams[0].ssrc));
+        assert_eq!(
+            (p.seq, p.timestamp, p.ssrc),
+            (s.seq, s.timestamp, video.streams[0].ssrc)
+        );
     }
     let (gaps, dups) = vt.seq_continuity();
     assert_eq!((gaps, dups), (0, 0), "video continuity");
@@ -124,7 +139,10 @@ async fn direct_vp8_opus_pli_fir_and_data() -> Result<()> {
 
     // FIR as well.
     vt.send_fir().await?;
-    assert!(wait_until(T, || stream.fir_count() >= 1).await, "FIR not recorded");
+    assert!(
+        wait_until(T, || stream.fir_count() >= 1).await,
+        "FIR not recorded"
+    );
     assert_eq!(b.feedback().sent().plis, 1);
     assert_eq!(b.feedback().sent().firs, 1);
 
@@ -133,7 +151,11 @@ async fn direct_vp8_opus_pli_fir_and_data() -> Result<()> {
     b.wait_for_data(|t| t == "hello from a", T).await?;
     b.send_data("hello from b").await?;
     a.wait_for_data(|t| t == "hello from b", T).await?;
-    assert!(b.data_channels().iter().any(|(l, local, _)| l == "data" && !local));
+    assert!(
+        b.data_channels()
+            .iter()
+            .any(|(l, local, _)| l == "data" && !local)
+    );
 
     a.close_peer().await;
     b.close_peer().await;
@@ -143,7 +165,7 @@ async fn direct_vp8_opus_pli_fir_and_data() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_simulcast_three_layers() -> Result<()> {
     let a = WebrtcPeer::new(opts()).await?;
-    let b = WebrtcPeer::new(opts()).await?;
+    let b = WebrtcPeer::new(answerer_opts()).await?;
     let video = a.add_video_track(&VideoOptions::simulcast(true)).await?;
     let offer = connect_direct(&a, &b).await?;
     assert!(offer.contains("a=simulcast:send q;h;f"), "offer:\n{offer}");
@@ -169,7 +191,11 @@ async fn direct_simulcast_three_layers() -> Result<()> {
     for s in &video.streams {
         let pk = vt.packets_of_ssrc(s.ssrc);
         assert!(!pk.is_empty(), "layer {:?}", s.rid);
-        assert!(vp8::is_keyframe(&pk[0].payload), "layer {:?} starts with a keyframe", s.rid);
+        assert!(
+            vp8::is_keyframe(&pk[0].payload),
+            "layer {:?} starts with a keyframe",
+            s.rid
+        );
         assert_eq!(
             vp8::keyframe_dimensions(&pk[0].payload),
             Some((s.width, s.height))
@@ -212,7 +238,9 @@ async fn relay_drops_the_configured_fraction() -> Result<()> {
     let mut got = 0;
     let mut buf = [0u8; 2048];
     for i in 0..1000u32 {
-        client.send_to(&[0x80, 0x60, (i >> 8) as u8, i as u8], relay.addr()).await?;
+        client
+            .send_to(&[0x80, 0x60, (i >> 8) as u8, i as u8], relay.addr())
+            .await?;
         if i % 50 == 49 {
             while let Ok(Ok(_)) =
                 tokio::time::timeout(Duration::from_millis(50), client.recv_from(&mut buf)).await
@@ -249,4 +277,223 @@ fn candidate_rewrite() {
         rewrite_sdp_candidates(sdp, 7882, to),
         "v=0\r\na=candidate:1 1 UDP 2130706431 127.0.0.1 4000 typ host\r\na=mid:0\r\n"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A mock signalling server (one WebSocket, one webrtc peer acting as the SFU) to exercise the
+// polite-peer negotiator: server offers, crossing offers (rollback), track_info, DTLS roles.
+// ---------------------------------------------------------------------------------------------
+
+mod mock {
+    use anyhow::Result;
+    use futures_util::{SinkExt, StreamExt};
+    use rtc::peer_connection::transport::RTCDtlsRole;
+    use serde_json::{Value, json};
+    use sfu_tests::client::WebrtcPeer;
+    use sfu_tests::{ClientOptions, VideoOptions};
+    use std::sync::{Arc, Mutex};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::Message;
+    use webrtc::peer_connection::{RTCIceCandidateInit, RTCSessionDescription};
+
+    pub enum Cmd {
+        /// Add a video track and send an offer.
+        PublishAndOffer,
+        /// Ignore the next client offer and send a server offer instead (a crossing).
+        CrossNextClientOffer,
+    }
+
+    pub struct MockServer {
+        pub url: String,
+        pub peer: Arc<WebrtcPeer>,
+        pub received: Arc<Mutex<Vec<Value>>>,
+        pub cmds: mpsc::UnboundedSender<Cmd>,
+    }
+
+    pub async fn start() -> Result<MockServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("ws://{}/v1/rtc?access_token=x", listener.local_addr()?);
+        // Like str0m: passive (DTLS server) when answering the client's first offer.
+        let peer = Arc::new(
+            WebrtcPeer::new(ClientOptions {
+                answering_dtls_role: RTCDtlsRole::Server,
+                keyframe_interval: None,
+                ..Default::default()
+            })
+            .await?,
+        );
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+        let (p, rec) = (peer.clone(), received.clone());
+        tokio::spawn(async move {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            let (mut tx, mut rx) = ws.split();
+            let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
+            tokio::spawn(async move {
+                while let Some(v) = out_rx.recv().await {
+                    if tx.send(Message::Text(v.to_string().into())).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let _ = out_tx.send(json!({
+                "type": "joined",
+                "room": {"name": "mock", "sid": "RM_1", "num_participants": 1},
+                "participant": {"id": "PA_client", "identity": "alice", "tracks": []},
+                "participants": [],
+                "ice_servers": [],
+            }));
+            let mut cands = p.take_local_candidates().unwrap();
+            let out2 = out_tx.clone();
+            tokio::spawn(async move {
+                while let Some(c) = cands.recv().await {
+                    let _ = out2.send(json!({"type": "candidate", "candidate": {
+                        "candidate": c.candidate, "sdpMid": "0", "sdpMLineIndex": 0}}));
+                }
+            });
+            let mut offer_in_flight = false;
+            let mut cross_next = false;
+            loop {
+                tokio::select! {
+                    cmd = cmd_rx.recv() => match cmd {
+                        Some(Cmd::PublishAndOffer) => {
+                            if p.add_video_track(&VideoOptions::default()).await.is_ok()
+                                && offer(&p, &out_tx).await.is_ok()
+                            {
+                                offer_in_flight = true;
+                            }
+                        }
+                        Some(Cmd::CrossNextClientOffer) => cross_next = true,
+                        None => break,
+                    },
+                    m = rx.next() => {
+                        let Some(Ok(Message::Text(t))) = m else { break };
+                        let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                        rec.lock().unwrap().push(v.clone());
+                        match v["type"].as_str().unwrap_or("") {
+                            "offer" if offer_in_flight => {} // impolite: ignore crossing offers
+                            "offer" if cross_next => {
+                                cross_next = false;
+                                if p.add_video_track(&VideoOptions::default()).await.is_ok()
+                                    && offer(&p, &out_tx).await.is_ok()
+                                {
+                                    offer_in_flight = true;
+                                }
+                            }
+                            "offer" => {
+                                let sdp = v["sdp"].as_str().unwrap_or("").to_owned();
+                                if answer(&p, sdp, &out_tx).await.is_err() {
+                                    break;
+                                }
+                            }
+                            "answer" => {
+                                let sdp = v["sdp"].as_str().unwrap_or("").to_owned();
+                                if let Ok(d) = RTCSessionDescription::answer(sdp) {
+                                    let _ = p.pc().set_remote_description(d).await;
+                                    p.mark_negotiated();
+                                }
+                                offer_in_flight = false;
+                            }
+                            "candidate" => {
+                                if let Ok(c) = serde_json::from_value::<RTCIceCandidateInit>(
+                                    v["candidate"].clone(),
+                                ) {
+                                    let _ = p.pc().add_ice_candidate(c).await;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        });
+        Ok(MockServer {
+            url,
+            peer,
+            received,
+            cmds: cmd_tx,
+        })
+    }
+
+    async fn offer(p: &WebrtcPeer, out: &mpsc::UnboundedSender<Value>) -> Result<()> {
+        let o = p.pc().create_offer(None).await?;
+        p.pc().set_local_description(o.clone()).await?;
+        out.send(json!({"type": "offer", "sdp": o.sdp}))?;
+        Ok(())
+    }
+
+    async fn answer(p: &WebrtcPeer, sdp: String, out: &mpsc::UnboundedSender<Value>) -> Result<()> {
+        p.pc()
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let a = p.pc().create_answer(None).await?;
+        p.pc().set_local_description(a.clone()).await?;
+        p.mark_negotiated();
+        out.send(json!({"type": "answer", "sdp": a.sdp}))?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negotiator_server_offer_and_crossing_offers() -> Result<()> {
+    use sfu_tests::TestClient;
+    let m = mock::start().await?;
+    let client = TestClient::connect_url(&m.url, None, opts()).await?;
+    assert_eq!(client.participant_id(), "PA_client");
+
+    // 1. The server offers a track: the client answers (keeping its DTLS role) and receives it.
+    m.cmds.send(mock::Cmd::PublishAndOffer)?;
+    let vt = client
+        .wait_for_packets_where(|t| t.kind == MediaKind::Video, 60, T)
+        .await?;
+    let server_video = m.peer.published()[0].clone();
+    assert_eq!(vt.track_id, server_video.local_track_id);
+    assert_eq!(vt.first_packet_is_keyframe(), Some(true));
+    let r = compare_forwarded(&vt.packets(), &server_video, false);
+    assert!(r.all_match(), "{r:?}");
+    assert_eq!(
+        client.connection_state(),
+        webrtc::peer_connection::RTCPeerConnectionState::Connected
+    );
+
+    // 2. The client publishes while the server's offer crosses: roll back, answer, re-offer.
+    m.cmds.send(mock::Cmd::CrossNextClientOffer)?;
+    let audio = client.publish_audio().await?;
+    let log = client.negotiation_log();
+    assert!(log.iter().any(|l| l.contains("rolled back")), "{log:?}");
+    let mid = audio.mid().await.expect("audio mid");
+    let at = m
+        .peer
+        .wait_for_packets_where(|t| t.kind == MediaKind::Audio, 50, T)
+        .await?;
+    let r = compare_forwarded(&at.packets(), &audio, false);
+    assert!(r.all_match() && r.matched >= 50, "{r:?}");
+    // The second server track arrived too.
+    client
+        .wait_for_packets_where(
+            |t| t.track_id == m.peer.published()[1].local_track_id,
+            30,
+            T,
+        )
+        .await?;
+    // track_info came before the offer that carried the audio m-line.
+    let rec = m.received.lock().unwrap().clone();
+    let ti = rec
+        .iter()
+        .position(|v| v["type"] == "track_info" && v["mid"] == mid.as_str())
+        .expect("track_info for the audio mid");
+    assert_eq!(rec[ti]["source"], "microphone");
+    assert!(rec[ti + 1..].iter().any(|v| v["type"] == "offer"));
+
+    // 3. Data channel works over the negotiated SCTP association.
+    client.send_data("ping").await?;
+    m.peer.wait_for_data(|t| t == "ping", T).await?;
+    client.close().await;
+    Ok(())
 }

@@ -27,18 +27,43 @@ pub fn router(state: AppState) -> Router {
             "/v1/rooms/{room}/participants/{identity}/tracks/{track_id}/mute",
             post(rooms::mute_track),
         )
+        .route("/v1/stats", get(rooms::stats))
         .route("/v1/rtc", get(crate::signal::websocket))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/", get(crate::demo::index));
+        .route("/readyz", get(health::readyz));
+    api = match &state.config.server.static_dir {
+        // An operator's own page replaces the embedded demo.
+        Some(dir) => api.fallback_service(
+            tower_http::services::ServeDir::new(dir).not_found_service(axum::routing::any(not_found)),
+        ),
+        None => api.route("/", get(crate::demo::index)).fallback(not_found),
+    };
     // The dev token endpoint does not exist outside dev mode (API.md).
     if state.auth.is_dev_mode() {
         api = api.route("/v1/dev/token", post(dev::token));
     }
-    api.fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+    let cors = cors_layer(&state.config.server.cors_allow_origins);
+    api.layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS for browser apps on other origins calling the REST API; none by default.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<_> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -95,3 +95,11 @@ pub async fn mute_track(
     bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
     Ok(Json(state.media.mute_track(room, identity, track_id, body.muted).await?))
 }
+
+/// `GET /v1/stats` (extension, room_list grant): media plane counters, including datagrams
+/// dropped as malformed or unroutable and RTP not forwarded, by reason.
+pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    bearer(&state, &headers)?.require(Grant::RoomList, None)?;
+    let stats = state.media.stats().await?;
+    Ok(Json(serde_json::to_value(stats).unwrap_or_default()))
+}

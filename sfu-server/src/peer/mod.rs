@@ -96,8 +96,6 @@ pub enum PeerEvent {
     },
     /// A text (or binary, lossily decoded) message on a `data` channel.
     Data(String),
-    /// A server offer was answered: these down tracks are now negotiated.
-    DownTracksNegotiated(Vec<TrackId>),
     /// The connection is gone (ICE failed, DTLS closed).
     Disconnected,
 }
@@ -456,5 +454,21 @@ impl Peer {
             return Vec::new();
         };
         codecs::map_payload_types(&self.rtc, mid, publisher)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_offer_before_any_client_offer() {
+        let now = Instant::now();
+        let config = PeerConfig { candidates: vec!["127.0.0.1:7882".parse().unwrap()] };
+        let mut peer = Peer::new(ParticipantId(1), &config, now);
+        peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
+        let offer = peer.make_offer(now).expect("an offer");
+        println!("{offer}");
+        assert!(offer.contains("a=msid:PA_0000000000000002 TR_0000000000000007"));
     }
 }

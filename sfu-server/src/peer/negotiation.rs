@@ -7,6 +7,7 @@
 //! client rolls back, answers ours, and offers again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use sfu_core::{MediaKind, ParticipantId, TrackId};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -27,6 +28,9 @@ pub enum NegotiationError {
     #[error("no server offer is pending")]
     NoPendingOffer,
 }
+
+/// How long the server holds its next offer for a client's expected re-offer.
+const REOFFER_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 struct DownSpec {
@@ -52,6 +56,10 @@ pub(super) struct Negotiation {
     /// Whether an offer or answer was ever applied (before that, only the client offers).
     described: bool,
     channel_added: bool,
+    /// A client offer crossed ours and was ignored: the polite client offers again right after
+    /// answering, so our next offer waits for that (until this deadline) instead of crossing it
+    /// once more.
+    client_reoffer_until: Option<Instant>,
 }
 
 impl Negotiation {
@@ -75,18 +83,14 @@ impl Peer {
         self.negotiation.wanted.remove(&track);
     }
 
-    /// Whether a server offer awaits its answer.
-    pub fn has_pending_offer(&self) -> bool {
-        self.negotiation.pending.is_some()
-    }
-
     /// Creates a server offer for the queued down-track changes, when there are any and no
     /// offer is in flight. Returns the SDP to send.
-    pub fn make_offer(&mut self) -> Option<String> {
+    pub fn make_offer(&mut self, now: Instant) -> Option<String> {
         let n = &mut self.negotiation;
-        if n.pending.is_some() {
+        if n.pending.is_some() || n.client_reoffer_until.is_some_and(|t| now < t) {
             return None;
         }
+        n.client_reoffer_until = None;
         let adds: Vec<(TrackId, DownSpec)> = n
             .wanted
             .iter()
@@ -99,9 +103,10 @@ impl Peer {
             .filter(|(t, _)| !n.wanted.contains_key(t))
             .map(|(t, m)| (*t, *m))
             .collect();
-        // Open our `data` channel once the client has described its session (or together with
-        // the first tracks), so a fresh client is not hit by an offer racing its own.
-        let add_channel = !n.channel_added && (n.described || !adds.is_empty());
+        // Open our `data` channel only once an offer/answer has completed: an application
+        // m-line in a first server offer that crosses the client's own offer makes Chrome fail
+        // to start SCTP after its rollback (seen with Chrome 156).
+        let add_channel = !n.channel_added && n.described;
         if adds.is_empty() && removes.is_empty() && !add_channel {
             return None;
         }
@@ -186,11 +191,13 @@ impl Peer {
     }
 
     /// Answers a client offer; `Ok(None)` when it crossed our pending offer and was ignored.
-    pub fn accept_offer(&mut self, sdp: &str) -> Result<Option<String>, NegotiationError> {
+    pub fn accept_offer(&mut self, sdp: &str, now: Instant) -> Result<Option<String>, NegotiationError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
         if self.negotiation.pending.is_some() {
+            self.negotiation.client_reoffer_until = Some(now + REOFFER_GRACE);
             return Ok(None);
         }
+        self.negotiation.client_reoffer_until = None;
         let answer = self
             .rtc
             .sdp_api()

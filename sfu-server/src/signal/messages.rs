@@ -181,7 +181,9 @@ pub enum ServerMessage {
         /// SDP text.
         sdp: String,
     },
-    /// A server ICE candidate.
+    /// A server ICE candidate. The server is ICE-lite and puts its candidates in every SDP it
+    /// sends, so it sends none of these today; the type is part of the protocol.
+    #[allow(dead_code)]
     Candidate {
         /// The candidate.
         candidate: CandidateJson,
@@ -213,7 +215,8 @@ pub enum ServerMessage {
         /// New state.
         muted: bool,
     },
-    /// Loudest participants first.
+    /// Loudest participants first (sent once audio levels are tracked).
+    #[allow(dead_code)]
     ActiveSpeakers {
         /// The speakers.
         speakers: Vec<SpeakerJson>,

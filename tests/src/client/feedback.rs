@@ -236,9 +236,10 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackIntercept
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         match &msg.message.packet {
-            Packet::Rtp(p) => self
-                .log
-                .on_rtp_in(p.header.ssrc, p.header.payload_type, p.payload.len()),
+            Packet::Rtp(p) => {
+                self.log
+                    .on_rtp_in(p.header.ssrc, p.header.payload_type, p.payload.len())
+            }
             Packet::Rtcp(pkts) => self.log.on_rtcp_in(pkts, Instant::now()),
             _ => {}
         }

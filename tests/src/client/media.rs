@@ -285,7 +285,10 @@ impl PublishedTrack {
 
     /// Total keyframe requests (PLI+FIR) received over all streams.
     pub fn keyframe_requests(&self) -> usize {
-        self.streams.iter().map(|s| s.keyframe_requests().len()).sum()
+        self.streams
+            .iter()
+            .map(|s| s.keyframe_requests().len())
+            .sum()
     }
 
     /// Finds the sent packet carrying `tag` (any stream of this track).
@@ -308,7 +311,9 @@ impl PublishedTrack {
 
     /// Sets the RFC 6464 level for audio (0 = loudest, 127 = silence).
     pub fn set_audio_level(&self, level: u8) {
-        self.ctl.audio_level.store(level.min(127), Ordering::Relaxed);
+        self.ctl
+            .audio_level
+            .store(level.min(127), Ordering::Relaxed);
     }
 
     /// Makes every stream send a keyframe at its next frame.

@@ -308,15 +308,15 @@ impl TestClient {
                         }
                     }
                 }
-                ServerMsg::ParticipantJoined { participant } if participant.id == participant_id => {
+                ServerMsg::ParticipantJoined { participant }
+                    if participant.id == participant_id =>
+                {
                     for t in participant.tracks {
                         push(t, &mut tracks);
                     }
                 }
-                ServerMsg::TrackPublished { track } => {
-                    if track.participant_id == participant_id {
-                        push(track, &mut tracks);
-                    }
+                ServerMsg::TrackPublished { track } if track.participant_id == participant_id => {
+                    push(track, &mut tracks);
                 }
                 ServerMsg::TrackUnpublished { track_id } => tracks.retain(|t| t.id != track_id),
                 _ => {}

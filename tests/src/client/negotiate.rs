@@ -72,6 +72,73 @@ pub fn rewrite_sdp_candidates(sdp: &str, from_port: u16, to: SocketAddr) -> Stri
     out
 }
 
+/// Removes the RTX payload types (and their `rtpmap`/`fmtp`/`rtcp-fb` lines) from the media
+/// sections whose mid is in `mids`.
+///
+/// webrtc 0.21 offers RTX on every video m-line once an RTX codec is registered (codec
+/// preferences keep repair codecs), but RTX must not be negotiated with RID simulcast; the
+/// offer sent to the server is munged instead, leaving the local description untouched.
+pub fn strip_rtx_for_mids(sdp: &str, mids: &[String]) -> String {
+    if mids.is_empty() {
+        return sdp.to_owned();
+    }
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = sdp.lines().collect();
+    // Split into the session part and media sections.
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for l in lines {
+        if l.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(last) = sections.last_mut() {
+            last.push(l);
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, sec) in sections.iter().enumerate() {
+        let mid = sec.iter().find_map(|l| l.strip_prefix("a=mid:"));
+        let target = i > 0 && mid.is_some_and(|m| mids.iter().any(|x| x == m));
+        if !target {
+            out.extend(sec.iter().map(|l| (*l).to_owned()));
+            continue;
+        }
+        let rtx: Vec<String> = sec
+            .iter()
+            .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+            .filter_map(|r| {
+                let (pt, enc) = r.split_once(' ')?;
+                enc.to_ascii_lowercase()
+                    .starts_with("rtx/")
+                    .then(|| pt.to_owned())
+            })
+            .collect();
+        for l in sec {
+            if l.starts_with("m=") {
+                let kept: Vec<&str> = l
+                    .split(' ')
+                    .enumerate()
+                    .filter(|(j, f)| *j < 3 || !rtx.iter().any(|p| p == f))
+                    .map(|(_, f)| f)
+                    .collect();
+                out.push(kept.join(" "));
+                continue;
+            }
+            let drop = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"].iter().any(|pfx| {
+                l.strip_prefix(pfx).is_some_and(|r| {
+                    let pt = r.split(' ').next().unwrap_or("");
+                    rtx.iter().any(|p| p == pt)
+                })
+            });
+            if !drop {
+                out.push((*l).to_owned());
+            }
+        }
+    }
+    let mut s = out.join(eol);
+    s.push_str(eol);
+    s
+}
+
 /// The first `a=mid:` value of an SDP.
 pub fn first_mid(sdp: &str) -> Option<String> {
     sdp.lines()
@@ -153,7 +220,11 @@ impl Negotiator {
             }
         }
         let err = || Err(anyhow!("negotiator stopped (signalling closed)"));
-        for w in self.pending.drain(..).chain(self.inflight_waiters.drain(..)) {
+        for w in self
+            .pending
+            .drain(..)
+            .chain(self.inflight_waiters.drain(..))
+        {
             let _ = w.send(err());
         }
     }
@@ -229,8 +300,8 @@ impl Negotiator {
                 }
             }
         }
-        self.signal
-            .send(&json!({"type": "offer", "sdp": offer.sdp}))?;
+        let sdp = self.peer.munge_offer(&offer.sdp).await;
+        self.signal.send(&json!({"type": "offer", "sdp": sdp}))?;
         self.note("sent offer".into());
         Ok(())
     }

@@ -185,7 +185,9 @@ impl PeerShared {
         self.spawn(async move {
             while let Some(ev) = dc.poll().await {
                 match ev {
-                    DataChannelEvent::OnOpen => open.store(true, std::sync::atomic::Ordering::Relaxed),
+                    DataChannelEvent::OnOpen => {
+                        open.store(true, std::sync::atomic::Ordering::Relaxed)
+                    }
                     DataChannelEvent::OnMessage(m) => lock(&me.data).push(DataMessage {
                         label: label.clone(),
                         local_channel: local,
@@ -636,6 +638,25 @@ impl WebrtcPeer {
             .ok_or_else(|| anyhow!("track has no sender"))?;
         self.pc.remove_track(&sender).await?;
         Ok(())
+    }
+
+    /// Mids of the published RID-simulcast m-lines.
+    pub async fn simulcast_mids(&self) -> Vec<String> {
+        let mut mids = Vec::new();
+        for t in self.published() {
+            if t.is_simulcast()
+                && !t.is_stopped()
+                && let Some(m) = t.mid().await
+            {
+                mids.push(m);
+            }
+        }
+        mids
+    }
+
+    /// The SDP to send for a local offer: RTX removed from RID-simulcast m-lines.
+    pub async fn munge_offer(&self, sdp: &str) -> String {
+        super::negotiate::strip_rtx_for_mids(sdp, &self.simulcast_mids().await)
     }
 
     // ---- receiving ----

@@ -271,6 +271,8 @@ impl Worker {
     fn housekeeping(&mut self, now: Instant) {
         let timeout = self.settings.peer_timeout;
         for (id, m) in &self.members {
+            // Offers held back for a client re-offer that never came go out now.
+            self.offers_due.insert(*id);
             if !m.peer.is_alive() {
                 self.removals.push((*id, Some("connection_closed".into())));
             } else if m.peer.is_connected() && m.peer.idle_for(now) > timeout {
@@ -310,7 +312,7 @@ impl Worker {
             }
             let offers = std::mem::take(&mut self.offers_due);
             for id in offers {
-                self.send_offer_if_due(id);
+                self.send_offer_if_due(id, now);
                 progressed = true;
             }
             let removals = std::mem::take(&mut self.removals);

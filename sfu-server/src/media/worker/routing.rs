@@ -95,9 +95,9 @@ impl Worker {
     }
 
     /// Sends a server offer when down tracks changed and none is in flight.
-    pub(super) fn send_offer_if_due(&mut self, id: ParticipantId) {
+    pub(super) fn send_offer_if_due(&mut self, id: ParticipantId, now: Instant) {
         let Some(m) = self.members.get_mut(&id) else { return };
-        if let Some(sdp) = m.peer.make_offer() {
+        if let Some(sdp) = m.peer.make_offer(now) {
             self.send(id, &ServerMessage::Offer { sdp });
         }
         self.mark_dirty(id);
@@ -165,11 +165,6 @@ impl Worker {
                 let result = self.rooms.get_mut(&room_name).map(|r| r.core.handle_data(id, &text));
                 if let Some(Err(e)) = result {
                     self.send(id, &ServerMessage::error(core_error_code(&e), format!("data not relayed: {e}")));
-                }
-            }
-            PeerEvent::DownTracksNegotiated(tracks) => {
-                for track in tracks {
-                    self.negotiate_down_track(id, track, now);
                 }
             }
         }

@@ -26,7 +26,7 @@ impl Worker {
         let Some(member) = self.members.get_mut(&id) else { return };
         let room_name = member.room.clone();
         match message {
-            ClientMessage::Offer { sdp } => match member.peer.accept_offer(&sdp) {
+            ClientMessage::Offer { sdp } => match member.peer.accept_offer(&sdp, now) {
                 Ok(Some(answer)) => {
                     self.send(id, &ServerMessage::Answer { sdp: answer });
                     // Changes queued while the client was offering go out after the answer.

@@ -1,0 +1,167 @@
+//! Smoke test of the helpers against the real server binary: start, tokens, join, publish,
+//! subscribe, byte-identical forwarding, PLI relay, data channel, leave.
+
+use anyhow::{Context, Result};
+use sfu_tests::{MediaKind, TestClient, TestServer, compare_forwarded, wait_until};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+/// Runs `f` and, on failure, appends the server log tail.
+async fn with_log<F: std::future::Future<Output = Result<()>>>(s: &TestServer, f: F) -> Result<()> {
+    f.await
+        .map_err(|e| e.context(format!("server log tail:\n{}", s.log_tail(60))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_starts_and_issues_tokens() -> Result<()> {
+    let server = TestServer::start_default().await?;
+    let (status, _) = server.get("/healthz", None).await?;
+    assert_eq!(status, 200);
+    let t = server.dev_token("smoke", "alice").await?;
+    assert_eq!(t.matches('.').count(), 2, "jwt: {t}");
+    let admin = server.admin_token().context("admin token")?;
+    let (status, body) = server.get("/v1/rooms", Some(&admin)).await?;
+    assert_eq!(status, 200, "{body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_and_subscribe() -> Result<()> {
+    let server = TestServer::start_default().await?;
+    with_log(&server, async {
+        let alice = TestClient::join(&server, "smoke", "alice").await?;
+        let bob = TestClient::join(&server, "smoke", "bob").await?;
+        let audio = alice.publish_audio().await?;
+        let video = alice.publish_video(false).await?;
+
+        let vt = bob
+            .wait_for_packets_where(
+                |t| t.stream_id == alice.participant_id() && t.kind == MediaKind::Video,
+                60,
+                T,
+            )
+            .await?;
+        let at = bob
+            .wait_for_packets_where(
+                |t| t.stream_id == alice.participant_id() && t.kind == MediaKind::Audio,
+                50,
+                T,
+            )
+            .await?;
+        assert_eq!(vt.first_packet_is_keyframe(), Some(true));
+        let r = compare_forwarded(&vt.packets(), &video, true);
+        assert!(r.all_match(), "video {r:?}");
+        let r = compare_forwarded(&at.packets(), &audio, false);
+        assert!(r.all_match(), "audio {r:?}");
+        let info = bob
+            .wait_track_published_by(alice.participant_id(), MediaKind::Video, T)
+            .await?;
+        assert_eq!(info.id, vt.track_id);
+
+        // A subscriber PLI reaches the publisher.
+        let before = video.keyframe_requests();
+        vt.send_pli().await?;
+        assert!(
+            wait_until(T, || video.keyframe_requests() > before).await,
+            "PLI not relayed to the publisher"
+        );
+
+        // Data is relayed, wrapped with the sender's participant id.
+        alice.send_data("hi bob").await?;
+        let got = bob.wait_for_data(|t| t.contains("hi bob"), T).await?;
+        let v: serde_json::Value = serde_json::from_str(&got)?;
+        assert_eq!(v["from"], alice.participant_id());
+        assert_eq!(v["payload"], "hi bob");
+
+        let pid = alice.participant_id().to_owned();
+        alice.leave().await?;
+        bob.signal()
+            .wait_for(|m| m["type"] == "participant_left" && m["participant_id"] == pid, T)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_layers_and_switch() -> Result<()> {
+    let server = TestServer::start_default().await?;
+    with_log(&server, async {
+        let alice = TestClient::join(&server, "sim", "alice").await?;
+        let bob = TestClient::join(&server, "sim", "bob").await?;
+        let video = alice.publish_video(true).await?;
+        let vt = bob
+            .wait_for_packets_where(|t| t.kind == MediaKind::Video, 90, T)
+            .await?;
+        assert_eq!(vt.first_packet_is_keyframe(), Some(true));
+        let r = compare_forwarded(&vt.packets(), &video, true);
+        assert!(r.all_match(), "{r:?}");
+        eprintln!("layers received by default: {:?}", r.per_layer);
+        let (gaps, dups) = vt.seq_continuity();
+        assert_eq!((gaps, dups), (0, 0));
+
+        // Ask for the lowest layer and check that q-tagged packets arrive.
+        bob.set_subscription(&vt.track_id, serde_json::json!({"layer": "q"}))?;
+        let q = video.stream(Some("q")).unwrap();
+        assert!(
+            wait_until(T, || vt
+                .packets()
+                .iter()
+                .rev()
+                .take(10)
+                .all(|p| p.tag().is_some_and(|t| t.stream == q.tag)))
+            .await,
+            "never switched to q; per layer: {:?}",
+            compare_forwarded(&vt.packets(), &video, true).per_layer
+        );
+        let r = compare_forwarded(&vt.packets(), &video, true);
+        assert!(r.all_match(), "{r:?}");
+        let (gaps, dups) = vt.seq_continuity();
+        assert_eq!((gaps, dups), (0, 0), "the SFU rewrites sequence numbers across switches");
+        eprintln!("negotiation log alice: {:?}", alice.negotiation_log());
+        eprintln!("negotiation log bob: {:?}", bob.negotiation_log());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_relay_nack_recovery() -> Result<()> {
+    use sfu_tests::{ClientOptions, LossyRelay, RelayOptions};
+    let server = TestServer::start_default().await?;
+    with_log(&server, async {
+        let relay = LossyRelay::start(server.udp_addr(), RelayOptions::default()).await?;
+        let alice = TestClient::join(&server, "loss", "alice").await?;
+        let bob = TestClient::join_via_relay(
+            &server,
+            "loss",
+            "bob",
+            &relay,
+            ClientOptions::default(),
+        )
+        .await?;
+        let video = alice.publish_video(false).await?;
+        let vt = bob
+            .wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T)
+            .await?;
+        relay.set_loss(0.0, 0.05);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        relay.set_loss(0.0, 0.0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stats = relay.stats();
+        let (gaps, dups) = vt.seq_continuity();
+        let sent = bob.feedback().sent();
+        eprintln!(
+            "relay {stats:?}; gaps {gaps} dups {dups}; bob sent {sent:?}; wire {:?}",
+            bob.feedback().wire_rtp()
+        );
+        assert!(stats.down_dropped > 0);
+        assert!(sent.nack_packets > 0, "no NACK sent");
+        assert_eq!(gaps, 0, "losses not recovered");
+        let r = compare_forwarded(&vt.packets(), &video, true);
+        assert!(r.all_match(), "{r:?}");
+        Ok(())
+    })
+    .await
+}
