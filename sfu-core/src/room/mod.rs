@@ -263,10 +263,11 @@ impl Room {
         now: Instant,
     ) -> Result<(), CoreError> {
         let t = self.tracks.get_mut(&track).ok_or(CoreError::UnknownTrack(track))?;
-        if let Some(rid) = &caps.layer {
-            if !t.info.layers.iter().any(|l| &l.rid == rid) && !(t.info.layers.is_empty()) {
-                return Err(CoreError::UnknownLayer(rid.clone()));
-            }
+        if let Some(rid) = &caps.layer
+            && !t.info.layers.is_empty()
+            && !t.info.layers.iter().any(|l| &l.rid == rid)
+        {
+            return Err(CoreError::UnknownLayer(rid.clone()));
         }
         let d = t
             .down_tracks
@@ -541,10 +542,12 @@ impl Room {
             let changed = d.target != target;
             d.target = target;
             let ready = d.negotiated && !d.caps.paused && !t.info.muted;
-            if let Some(layer) = target {
-                if ready && (d.current != Some(layer)) && (changed || force_keyframe) {
-                    wanted.push(layer);
-                }
+            if let Some(layer) = target
+                && ready
+                && d.current != Some(layer)
+                && (changed || force_keyframe)
+            {
+                wanted.push(layer);
             }
         }
         if !t.is_video() {

@@ -144,14 +144,13 @@ fn video_starts_at_a_keyframe_requested_on_negotiation_and_stays_continuous() {
     assert_eq!(keyframe_requests(&out), vec![(None, KeyframeKind::Pli)], "a new subscription asks for a keyframe");
 
     let mut t = t0;
-    let mut seq = 1001;
     let mut sent = Vec::new();
     // Delta frames until the keyframe arrives are dropped.
     for i in 0..5u32 {
         t += Duration::from_millis(33);
         let key = i == 3;
+        let seq = 1001 + u64::from(i);
         room.handle_rtp(TrackId(10), None, packet(seq, 90_000 + i * 3000, VP8_PT, vp8(key, i as u8), t), t);
-        seq += 1;
         sent.extend(sent_to(&drain(&mut room), 2));
     }
     assert_eq!(sent.len(), 2, "keyframe and the frame after it");

@@ -32,7 +32,7 @@ pub(super) fn negotiated_params(rtc: &Rtc, mid: Mid) -> Vec<CodecParams> {
         .params()
         .iter()
         .filter(|p| remote.is_empty() || remote.contains(&p.pt()))
-        .map(|p| CodecParams(p.clone()))
+        .map(|p| CodecParams(*p))
         .collect()
 }
 
@@ -42,7 +42,7 @@ pub(super) fn map_payload_types(rtc: &Rtc, mid: Mid, publisher: &[CodecParams]) 
     publisher
         .iter()
         .filter_map(|p| {
-            let local = rtc.codec_config().match_params(p.0.clone())?;
+            let local = rtc.codec_config().match_params(p.0)?;
             if !remote.is_empty() && !remote.contains(&local.pt()) {
                 return None;
             }

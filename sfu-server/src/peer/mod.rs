@@ -264,11 +264,27 @@ impl Peer {
             Event::Closed => Some(Polled::Event(PeerEvent::Disconnected)),
             Event::MediaAdded(added) => self.on_media_added(added.mid, added.kind, added.direction, added.simulcast),
             Event::MediaChanged(changed) => {
-                if !matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv) {
-                    if let Some(track) = self.published.remove(&changed.mid) {
-                        self.ssrc_cache.retain(|_, (t, _)| *t != track);
-                        return Some(Polled::Event(PeerEvent::TrackRemoved(track)));
-                    }
+                let receiving = matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
+                if !receiving && let Some(track) = self.published.remove(&changed.mid) {
+                    self.ssrc_cache.retain(|_, (t, _)| *t != track);
+                    return Some(Polled::Event(PeerEvent::TrackRemoved(track)));
+                }
+                // A client that re-enables a transceiver it had set inactive publishes anew.
+                if receiving && !self.published.contains_key(&changed.mid) && !self.negotiation.is_down_mid(changed.mid) {
+                    let media = self.rtc.media(changed.mid)?;
+                    let kind = media.kind();
+                    let rids: Vec<str0m::media::SimulcastLayer> = match media.rids_rx() {
+                        str0m::media::Rids::Specific(rids) => {
+                            rids.iter().map(|r| str0m::media::SimulcastLayer::new(r)).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    let simulcast = (!rids.is_empty()).then(|| {
+                        let mut s = str0m::media::Simulcast::new();
+                        s.recv = rids;
+                        s
+                    });
+                    return self.on_media_added(changed.mid, kind, changed.direction, simulcast);
                 }
                 None
             }

@@ -67,6 +67,10 @@ impl Negotiation {
         self.lines.get(&track).copied()
     }
 
+    pub fn is_down_mid(&self, mid: Mid) -> bool {
+        self.by_mid.contains_key(&mid)
+    }
+
     pub fn track_by_mid(&self, mid: Mid) -> Option<TrackId> {
         self.by_mid.get(&mid).copied()
     }

@@ -82,7 +82,7 @@ impl Default for ClientOptions {
             wait_connected: true,
             connect_timeout: Duration::from_secs(15),
             answering_dtls_role: RTCDtlsRole::Client,
-            max_nacks_per_packet: 10,
+            max_nacks_per_packet: 3,
             enable_rtx: true,
             keyframe_interval: Some(Duration::from_secs(3)),
             max_media_duration: Duration::from_secs(600),

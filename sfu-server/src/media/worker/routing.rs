@@ -50,11 +50,11 @@ impl Worker {
             let Some(output) = room.core.poll_output() else { return };
             match output {
                 Output::SendRtp { to, track, packet } => {
-                    if let Some(m) = self.members.get_mut(&to) {
-                        if m.peer.write_rtp(track, &packet) {
-                            self.stats.rtp_forwarded += 1;
-                            self.mark_dirty(to);
-                        }
+                    if let Some(m) = self.members.get_mut(&to)
+                        && m.peer.write_rtp(track, &packet)
+                    {
+                        self.stats.rtp_forwarded += 1;
+                        self.mark_dirty(to);
                     }
                 }
                 Output::RequestKeyframe { publisher, track, rid, kind } => {
@@ -83,10 +83,10 @@ impl Worker {
                 Output::SendData { to, from, payload } => {
                     let wrapped = serde_json::json!({ "from": from.to_string(), "payload": &*payload }).to_string();
                     for id in to {
-                        if let Some(m) = self.members.get_mut(&id) {
-                            if m.peer.send_data(&wrapped) {
-                                self.mark_dirty(id);
-                            }
+                        if let Some(m) = self.members.get_mut(&id)
+                            && m.peer.send_data(&wrapped)
+                        {
+                            self.mark_dirty(id);
                         }
                     }
                 }
