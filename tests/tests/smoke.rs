@@ -159,6 +159,7 @@ async fn lossy_relay_nack_recovery() -> Result<()> {
         assert!(stats.down_dropped > 0);
         assert!(sent.nack_packets > 0, "no NACK sent");
         assert_eq!(gaps, 0, "losses not recovered");
+        assert!(bob.feedback().rtx_recovered() > 0, "no RTX received");
         let r = compare_forwarded(&vt.packets(), &video, true);
         assert!(r.all_match(), "{r:?}");
         Ok(())

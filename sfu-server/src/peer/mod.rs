@@ -435,13 +435,14 @@ impl Peer {
 
     /// Sends a text message on the `data` channel (ours if open, else the client's).
     pub fn send_data(&mut self, text: &str) -> bool {
-        let Some(id) = self.server_channel.or_else(|| self.data_channels.first().copied()) else {
-            return false;
-        };
-        match self.rtc.channel(id) {
-            Some(mut ch) => ch.write(false, text.as_bytes()).unwrap_or(false),
-            None => false,
+        // Ours first (the client receives it via `ondatachannel`), else any open `data` channel.
+        let candidates = self.server_channel.into_iter().chain(self.data_channels.iter().copied());
+        for id in candidates.collect::<Vec<_>>() {
+            if let Some(mut ch) = self.rtc.channel(id) {
+                return ch.write(false, text.as_bytes()).unwrap_or(false);
+            }
         }
+        false
     }
 
     /// Adds a remote ICE candidate (trickle). The server is ICE-lite, so this is optional.

@@ -8,6 +8,13 @@
 //!
 //! It sits wire-most (below the NACK responder), so it also sees every RTP packet as it arrived
 //! (including RTX before de-encapsulation) and every RTCP packet this peer sends.
+//!
+//! Optionally it also de-encapsulates RTX right at the wire. webrtc 0.21 does that only in its
+//! endpoint handler, application-ward of the NACK generator, so the generator never learns that
+//! a retransmission filled a gap and NACKs every lost packet `max_nacks_per_packet` times (and
+//! each extra RTX reaches the application as a duplicate). Recovering the original packet here
+//! makes the generator see it like Chrome's NACK module does. Padding-only RTX (bandwidth
+//! probes) is passed through untouched so the TWCC receiver still reports it.
 
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -81,6 +88,7 @@ struct Inner {
     wire_rtp: HashMap<u32, WireRtpStats>,
     sent: SentFeedback,
     sent_nacks_by_ssrc: HashMap<u32, u64>,
+    rtx_recovered: u64,
 }
 
 /// Shared record of feedback, filled by [`FeedbackInterceptor`].
@@ -138,6 +146,15 @@ impl FeedbackLog {
     /// NACKed sequence numbers this peer sent, per media SSRC.
     pub fn sent_nacks_by_ssrc(&self) -> HashMap<u32, u64> {
         lock(&self.inner).sent_nacks_by_ssrc.clone()
+    }
+
+    /// RTX packets de-encapsulated at the wire (see the module docs).
+    pub fn rtx_recovered(&self) -> u64 {
+        lock(&self.inner).rtx_recovered
+    }
+
+    fn on_rtx_recovered(&self) {
+        lock(&self.inner).rtx_recovered += 1;
     }
 
     fn on_keyframe_request(&self, ssrc: u32, kind: KeyframeRequestKind, at: Instant) {
@@ -212,15 +229,18 @@ impl FeedbackLog {
 /// The recording interceptor; passes every packet through unchanged.
 pub struct FeedbackInterceptor {
     log: Arc<FeedbackLog>,
+    /// RTX SSRC -> (primary SSRC, primary payload type), when de-encapsulating early.
+    rtx: Option<HashMap<u32, (u32, u8)>>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl FeedbackInterceptor {
-    /// A new interceptor writing into `log`.
-    pub fn new(log: Arc<FeedbackLog>) -> Self {
+    /// A new interceptor writing into `log`; `deencapsulate_rtx` enables early RTX recovery.
+    pub fn new(log: Arc<FeedbackLog>, deencapsulate_rtx: bool) -> Self {
         Self {
             log,
+            rtx: deencapsulate_rtx.then(HashMap::new),
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
         }
@@ -267,6 +287,16 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackIntercept
 impl Interceptor for FeedbackInterceptor {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        eprintln!("DEBUG bind_remote_stream ssrc {} rtx {:?} pt {} rtxpt {:?}", info.ssrc, info.ssrc_rtx, info.payload_type, info.payload_type_rtx);
+        if let (Some(m), Some(rtx)) = (self.rtx.as_mut(), info.ssrc_rtx) {
+            m.insert(rtx, (info.ssrc, info.payload_type));
+        }
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        eprintln!("DEBUG unbind_remote_stream ssrc {} rtx {:?}", info.ssrc, info.ssrc_rtx);
+        if let (Some(m), Some(rtx)) = (self.rtx.as_mut(), info.ssrc_rtx) {
+            m.remove(&rtx);
+        }
+    }
 }

@@ -73,6 +73,9 @@ pub struct ClientOptions {
     pub bind_addr: SocketAddr,
     /// Send `track_info` before each offer for published m-lines.
     pub send_track_info: bool,
+    /// De-encapsulate RTX at the wire so the NACK generator sees recovered packets (see
+    /// `client::feedback`); `false` keeps webrtc 0.21's own behaviour.
+    pub early_rtx_deencapsulation: bool,
 }
 
 impl Default for ClientOptions {
@@ -89,6 +92,7 @@ impl Default for ClientOptions {
             record_sent_payloads: true,
             bind_addr: ([127, 0, 0, 1], 0).into(),
             send_track_info: true,
+            early_rtx_deencapsulation: true,
         }
     }
 }
@@ -319,7 +323,7 @@ fn media_engine_and_registry(
     let registry = configure_twcc_receiver_only(registry, &mut me)?;
     let registry = configure_rtcp_reports(registry);
     // Wire-most: sees raw inbound RTP/RTCP and all outbound RTCP.
-    let registry = registry.with(Slot::from(500), FeedbackInterceptor::new(feedback));
+    let registry = registry.with(Slot::from(500), FeedbackInterceptor::new(feedback, opts.early_rtx_deencapsulation));
     Ok((me, registry))
 }
 
