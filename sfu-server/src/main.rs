@@ -158,6 +158,7 @@ async fn serve(config: Config) -> ExitCode {
         auth: Arc::new(auth),
         media: media.clone(),
         draining: Arc::new(AtomicBool::new(false)),
+        sessions: app::SessionCounter::default(),
     };
     tracing::info!(
         "listening: demo page and API on http://{http}/ , signalling ws://{http}/v1/rtc , media udp {}",
@@ -183,6 +184,11 @@ async fn serve(config: Config) -> ExitCode {
         _ = shutdown_signal() => tracing::info!("second stop signal: ending the drain early"),
     }
     let _ = media.close_all("server_shutdown").await;
+    // Upgraded WebSockets are not tracked by axum's graceful shutdown: wait for the sessions
+    // to write their `leave` and close, but not forever on a stuck client.
+    if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait_idle()).await.is_err() {
+        tracing::warn!("signalling sessions still open after shutdown; exiting anyway");
+    }
     let _ = stop_tx.send(());
     // Sessions close right after their `leave`; don't wait forever on a stuck client.
     match tokio::time::timeout(Duration::from_secs(5), server).await {

@@ -25,6 +25,20 @@ pub struct TrackJson {
     pub muted: bool,
     /// Simulcast layers, lowest first.
     pub simulcast: Vec<LayerJson>,
+    /// Extension, admin listings only: what the server received, per layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<Vec<LayerCountersJson>>,
+}
+
+/// Packets and bytes the server received on one encoding of a published track.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LayerCountersJson {
+    /// The layer's RID (null for a single-encoding track).
+    pub rid: Option<String>,
+    /// RTP packets received.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
 }
 
 /// One simulcast layer of a `Track`.
@@ -60,6 +74,7 @@ impl From<&TrackInfo> for TrackJson {
                     height: l.height,
                 })
                 .collect(),
+            received: None,
         }
     }
 }

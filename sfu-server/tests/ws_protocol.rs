@@ -621,6 +621,33 @@ async fn unknown_room_without_auto_create() {
 }
 
 #[tokio::test]
+async fn full_room_refuses_the_join() {
+    let server = Server::start(&[]).await;
+    let admin = server.dev_token("small", "ops", true).await;
+    let r = server
+        .client
+        .post(server.url("/v1/rooms"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "small", "max_participants": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (mut alice, _) = server.join("small", "alice").await;
+    let mut bob = Ws::connect(&server, &participant_token("small", "bob")).await;
+    let (texts, ended) = bob.until_end().await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["type"], "error");
+    assert_eq!(texts[0]["code"], "room_full");
+    assert!(matches!(ended, Ended::Close(Some(1008))), "{ended:?}");
+    assert!(alice.recv_within(QUIET).await.is_none(), "nobody joined");
+    // The same identity may still take over its own seat.
+    let (_again, joined) = server.join("small", "alice").await;
+    assert_eq!(joined["room"]["num_participants"], 1);
+    alice.expect_leave("duplicate_identity").await;
+}
+
+#[tokio::test]
 async fn oversized_frame_closes_only_that_socket() {
     let server = Server::start(&[]).await;
     let (mut alice, joined_a) = server.join("big", "alice").await;
@@ -959,4 +986,374 @@ async fn token_subcommand_prints_accepted_tokens() {
     let dev_server = Server::start(&[]).await;
     let mut ws = Ws::connect(&dev_server, out.trim()).await;
     assert_eq!(ws.recv().await["participant"]["identity"], "dev");
+}
+
+/// What a [`Client`]'s peer connection reported.
+#[derive(Debug)]
+enum ClientEvent {
+    /// ICE and DTLS are up.
+    Connected,
+    /// A data channel opened.
+    ChannelOpen(str0m::channel::ChannelId, String),
+    /// A data channel message.
+    ChannelData(Vec<u8>),
+}
+
+/// A str0m peer connection on a loopback UDP socket, driven by a background task, standing in
+/// for a browser. The test does SDP work on `rtc` between the task's steps.
+struct Client {
+    rtc: std::sync::Arc<std::sync::Mutex<str0m::Rtc>>,
+    events: tokio::sync::mpsc::UnboundedReceiver<ClientEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    /// A new connection with a host candidate on a fresh loopback port.
+    async fn new() -> Client {
+        use str0m::net::{Protocol, Receive};
+        use str0m::{Candidate, Event, Input, Output};
+
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = str0m::Rtc::new(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let rtc = std::sync::Arc::new(std::sync::Mutex::new(rtc));
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let shared = rtc.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                let mut transmits = Vec::new();
+                let deadline = {
+                    let mut rtc = shared.lock().unwrap();
+                    loop {
+                        match rtc.poll_output() {
+                            Ok(Output::Timeout(t)) => break t,
+                            Ok(Output::Transmit(t)) => {
+                                transmits.push((t.destination, t.contents.to_vec()))
+                            }
+                            Ok(Output::Event(e)) => {
+                                let event = match e {
+                                    Event::Connected => Some(ClientEvent::Connected),
+                                    Event::ChannelOpen(id, label) => {
+                                        Some(ClientEvent::ChannelOpen(id, label))
+                                    }
+                                    Event::ChannelData(d) => Some(ClientEvent::ChannelData(d.data)),
+                                    _ => None,
+                                };
+                                if let Some(event) = event {
+                                    let _ = tx.send(event);
+                                }
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                };
+                for (to, bytes) in transmits {
+                    let _ = socket.send_to(&bytes, to).await;
+                }
+                let wait = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(20));
+                let received = tokio::time::timeout(wait, socket.recv_from(&mut buf)).await;
+                let mut rtc = shared.lock().unwrap();
+                let result = match received {
+                    Ok(Ok((n, source))) => match buf[..n].try_into() {
+                        Ok(contents) => rtc.handle_input(Input::Receive(
+                            Instant::now(),
+                            Receive {
+                                proto: Protocol::Udp,
+                                source,
+                                destination: local,
+                                contents,
+                            },
+                        )),
+                        Err(_) => Ok(()),
+                    },
+                    _ => rtc.handle_input(Input::Timeout(Instant::now())),
+                };
+                if result.is_err() {
+                    return;
+                }
+            }
+        });
+        Client { rtc, events, task }
+    }
+
+    /// Creates an offer adding one send-only audio m-line; returns its mid, the SDP and the
+    /// pending offer.
+    fn offer_audio(&self) -> (String, String, str0m::change::SdpPendingOffer) {
+        use str0m::media::{Direction, MediaKind};
+        let mut rtc = self.rtc.lock().unwrap();
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().expect("an offer");
+        (mid.to_string(), offer.to_sdp_string(), pending)
+    }
+
+    /// Applies the server's answer to `pending`.
+    fn accept_answer(&self, pending: str0m::change::SdpPendingOffer, sdp: &str) {
+        let answer = str0m::change::SdpAnswer::from_sdp_string(sdp).unwrap();
+        self.rtc
+            .lock()
+            .unwrap()
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .unwrap();
+    }
+
+    /// Answers a server offer.
+    fn answer(&self, sdp: &str) -> String {
+        let offer = str0m::change::SdpOffer::from_sdp_string(sdp).unwrap();
+        let answer = self
+            .rtc
+            .lock()
+            .unwrap()
+            .sdp_api()
+            .accept_offer(offer)
+            .unwrap();
+        answer.to_sdp_string()
+    }
+
+    /// The next event matching `pick` (bounded by `WAIT`).
+    async fn wait_for<T>(&mut self, mut pick: impl FnMut(ClientEvent) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("peer connection event in time")
+                .expect("peer connection task alive");
+            if let Some(v) = pick(event) {
+                return v;
+            }
+        }
+    }
+
+    /// Waits until the `data` channel is open and returns its id.
+    async fn data_channel(&mut self) -> str0m::channel::ChannelId {
+        self.wait_for(|e| match e {
+            ClientEvent::ChannelOpen(id, label) if label == "data" => Some(id),
+            _ => None,
+        })
+        .await
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Collects messages until one of each type in `kinds` arrived (others are kept too).
+async fn collect_types(ws: &mut Ws, kinds: &[&str]) -> Vec<Value> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !kinds
+        .iter()
+        .all(|k| got.iter().any(|m: &Value| m["type"] == *k))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.recv_within(left).await {
+            Some(m) => got.push(m),
+            None => panic!("missing some of {kinds:?} within {WAIT:?}; got {got:?}"),
+        }
+    }
+    got
+}
+
+/// The first message of type `kind` in `messages`.
+fn first_of<'a>(messages: &'a [Value], kind: &str) -> &'a Value {
+    messages
+        .iter()
+        .find(|m| m["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {messages:?}"))
+}
+
+#[tokio::test]
+async fn publish_subscribe_negotiation_and_data_relay() {
+    let server = Server::start(&[]).await;
+
+    // Alice publishes: she offers a send-only m-line, the server answers.
+    let (mut alice_ws, joined_a) = server.join("neg", "alice").await;
+    let alice_id = joined_a["participant"]["id"].as_str().unwrap().to_owned();
+    let mut alice = Client::new().await;
+    let (mid, offer, pending) = alice.offer_audio();
+    alice_ws
+        .send(json!({"type": "track_info", "mid": mid, "source": "microphone", "name": "mic"}))
+        .await;
+    alice_ws.send(json!({"type": "offer", "sdp": offer})).await;
+    let answer = alice_ws.recv().await;
+    assert_eq!(answer["type"], "answer", "{answer}");
+    let answer_sdp = answer["sdp"].as_str().unwrap();
+    assert!(answer_sdp.contains("a=recvonly"), "{answer_sdp}");
+    assert!(
+        answer_sdp.contains("a=ice-lite") && answer_sdp.contains("a=candidate:"),
+        "{answer_sdp}"
+    );
+    alice.accept_answer(pending, answer_sdp);
+
+    // Once the client has described its session, the server offers its `data` channel; the
+    // track is announced (to its publisher too) once media can flow.
+    let got = collect_types(&mut alice_ws, &["offer", "track_published"]).await;
+    let server_offer = first_of(&got, "offer")["sdp"].as_str().unwrap().to_owned();
+    assert!(
+        server_offer.contains("m=application") && server_offer.contains("webrtc-datachannel"),
+        "{server_offer}"
+    );
+    alice_ws
+        .send(json!({"type": "answer", "sdp": alice.answer(&server_offer)}))
+        .await;
+    let track = first_of(&got, "track_published")["track"].clone();
+    let track_id = track["id"].as_str().unwrap().to_owned();
+    assert!(
+        track_id.starts_with("TR_") && track_id.len() == 3 + 16,
+        "{track}"
+    );
+    assert_eq!(track["participant_id"], alice_id);
+    assert_eq!(track["kind"], "audio");
+    assert_eq!(track["source"], "microphone");
+    assert_eq!(track["name"], "mic");
+    assert_eq!(track["mid"], mid);
+    assert_eq!(track["codec"], "opus");
+    assert_eq!(track["muted"], false);
+    assert_eq!(track["simulcast"], json!([]));
+    alice
+        .wait_for(|e| matches!(e, ClientEvent::Connected).then_some(()))
+        .await;
+
+    // Bob joins: he sees the track and gets a server offer with a send-only m-line for it.
+    let (mut bob_ws, joined_b) = server.join("neg", "bob").await;
+    let listed = &joined_b["participants"][0]["tracks"];
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    for key in [
+        "id",
+        "participant_id",
+        "kind",
+        "source",
+        "name",
+        "mid",
+        "codec",
+        "muted",
+        "simulcast",
+    ] {
+        assert_eq!(listed[0][key], track[key], "{key}");
+    }
+    assert_eq!(
+        alice_ws.recv_type("participant_joined").await["participant"]["identity"],
+        "bob"
+    );
+    let offer_b = bob_ws.recv_type("offer").await["sdp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        offer_b.contains("m=audio") && offer_b.contains("a=sendonly"),
+        "{offer_b}"
+    );
+    assert!(
+        offer_b.contains(&format!("a=msid:{alice_id} {track_id}")),
+        "msid names publisher and track: {offer_b}"
+    );
+    assert!(
+        !offer_b.contains("m=application"),
+        "the data channel waits until a first exchange completed: {offer_b}"
+    );
+
+    // A client offer crossing the pending server offer is ignored; the polite client rolls back,
+    // answers, and offers again (at once: the server holds its next offer for that re-offer).
+    let mut bob = Client::new().await;
+    let (_, crossing, _rolled_back) = bob.offer_audio();
+    bob_ws.send(json!({"type": "offer", "sdp": crossing})).await;
+    assert!(
+        bob_ws.recv_within(QUIET).await.is_none(),
+        "a crossing client offer gets no answer and no error"
+    );
+    bob_ws
+        .send(json!({"type": "answer", "sdp": bob.answer(&offer_b)}))
+        .await;
+    let (_, reoffer, pending_b) = bob.offer_audio();
+    bob_ws.send(json!({"type": "offer", "sdp": reoffer})).await;
+    let answer_b = bob_ws.recv().await;
+    assert_eq!(answer_b["type"], "answer", "{answer_b}");
+    bob.accept_answer(pending_b, answer_b["sdp"].as_str().unwrap());
+    // Then the held server offer goes out: the `data` channel.
+    let offer_dc = bob_ws.recv().await;
+    assert_eq!(offer_dc["type"], "offer", "{offer_dc}");
+    let offer_dc = offer_dc["sdp"].as_str().unwrap();
+    assert!(offer_dc.contains("m=application"), "{offer_dc}");
+    bob_ws
+        .send(json!({"type": "answer", "sdp": bob.answer(offer_dc)}))
+        .await;
+
+    // Data: what Alice sends on `data` reaches Bob wrapped with her participant id.
+    let alice_channel = alice.data_channel().await;
+    let _bob_channel = bob.data_channel().await;
+    let deadline = Instant::now() + WAIT;
+    let relayed = loop {
+        {
+            let mut rtc = alice.rtc.lock().unwrap();
+            let mut channel = rtc.channel(alice_channel).expect("alice's data channel");
+            channel.write(false, b"hello \"bob\"").unwrap();
+        }
+        let got = tokio::time::timeout(
+            Duration::from_millis(300),
+            bob.wait_for(|e| match e {
+                ClientEvent::ChannelData(d) => Some(d),
+                _ => None,
+            }),
+        )
+        .await;
+        if let Ok(data) = got {
+            break data;
+        }
+        assert!(Instant::now() < deadline, "no data relayed to bob");
+    };
+    let relayed: Value = serde_json::from_slice(&relayed).unwrap();
+    assert_eq!(
+        relayed,
+        json!({"from": alice_id, "payload": "hello \"bob\""})
+    );
+
+    // Mute: only the publisher may mute over signalling; everyone is told.
+    bob_ws
+        .send(json!({"type": "mute", "track_id": track_id, "muted": true}))
+        .await;
+    // (Bob's own track may be announced meanwhile, as his connection came up.)
+    assert_eq!(bob_ws.recv_type("error").await["code"], "permission_denied");
+    alice_ws
+        .send(json!({"type": "mute", "track_id": track_id, "muted": true}))
+        .await;
+    assert_eq!(
+        bob_ws.recv_type("track_muted").await,
+        json!({"type": "track_muted", "track_id": track_id, "muted": true})
+    );
+
+    // Alice leaves: her track is unpublished and Bob's m-line for it is stopped (port 0).
+    alice_ws.send(json!({"type": "leave"})).await;
+    let got = collect_types(
+        &mut bob_ws,
+        &["track_unpublished", "participant_left", "offer"],
+    )
+    .await;
+    assert_eq!(
+        first_of(&got, "track_unpublished"),
+        &json!({"type": "track_unpublished", "track_id": track_id})
+    );
+    assert_eq!(
+        first_of(&got, "participant_left"),
+        &json!({"type": "participant_left", "participant_id": alice_id})
+    );
+    let removal = first_of(&got, "offer")["sdp"].as_str().unwrap().to_owned();
+    assert!(
+        removal.contains("m=audio 0 "),
+        "the stopped m-line has port 0: {removal}"
+    );
+    bob_ws
+        .send(json!({"type": "answer", "sdp": bob.answer(&removal)}))
+        .await;
+    assert!(
+        bob_ws.recv_within(QUIET).await.is_none(),
+        "the removal answer is accepted silently"
+    );
 }

@@ -8,7 +8,7 @@
 // script (NODE_PATH=/path/to/node_modules, or `npm install playwright-core` somewhere above).
 // Writes chrome_*.sdp into the output directory and prints the browser version.
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -17,6 +17,7 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
 const outDir = process.argv[2] ?? '.';
+mkdirSync(outDir, { recursive: true });
 
 const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html' });

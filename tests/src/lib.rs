@@ -6,6 +6,23 @@
 //! with a userspace UDP relay ([`lossy_relay::LossyRelay`]).
 //!
 //! Every wait is bounded by a timeout and every address is on loopback.
+//!
+//! A typical test:
+//!
+//! ```text
+//! let server = TestServer::start_default().await?;           // free ports, waits for /healthz
+//! let alice = TestClient::join(&server, "room", "alice").await?;  // joined + connected
+//! let bob = TestClient::join(&server, "room", "bob").await?;
+//! let video = alice.publish_video(true).await?;              // q/h/f simulcast, negotiated
+//! let track = bob
+//!     .wait_for_packets_where(|t| t.stream_id == alice.participant_id(), 60, T)
+//!     .await?;
+//! assert!(compare_forwarded(&track.packets(), &video, true).all_match());
+//! track.send_pli().await?;                                   // recorded on video.streams[..]
+//! ```
+//!
+//! Set `SFU_SERVER_BIN` to test another binary, `SFU_TEST_PRINT_SERVER_LOG=1` to print each
+//! server's log when it is dropped; logs live in `<target>/tmp/sfu-tests/`.
 
 pub mod check;
 pub mod client;

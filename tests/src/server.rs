@@ -262,6 +262,15 @@ impl TestServer {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Adds the last 60 lines of the server log to an error (use in `map_err`).
+    pub fn annotate(&self, e: anyhow::Error) -> anyhow::Error {
+        e.context(format!(
+            "server log tail ({}):\n{}",
+            self.log_path.display(),
+            self.log_tail(60)
+        ))
+    }
+
     /// Sends SIGTERM to the child (via `kill -TERM <pid>`).
     pub fn send_sigterm(&self) -> Result<()> {
         self.send_signal("TERM")

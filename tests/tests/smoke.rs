@@ -9,8 +9,7 @@ const T: Duration = Duration::from_secs(15);
 
 /// Runs `f` and, on failure, appends the server log tail.
 async fn with_log<F: std::future::Future<Output = Result<()>>>(s: &TestServer, f: F) -> Result<()> {
-    f.await
-        .map_err(|e| e.context(format!("server log tail:\n{}", s.log_tail(60))))
+    f.await.map_err(|e| s.annotate(e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +76,10 @@ async fn publish_and_subscribe() -> Result<()> {
         let pid = alice.participant_id().to_owned();
         alice.leave().await?;
         bob.signal()
-            .wait_for(|m| m["type"] == "participant_left" && m["participant_id"] == pid, T)
+            .wait_for(
+                |m| m["type"] == "participant_left" && m["participant_id"] == pid,
+                T,
+            )
             .await?;
         Ok(())
     })
@@ -118,7 +120,11 @@ async fn simulcast_layers_and_switch() -> Result<()> {
         let r = compare_forwarded(&vt.packets(), &video, true);
         assert!(r.all_match(), "{r:?}");
         let (gaps, dups) = vt.seq_continuity();
-        assert_eq!((gaps, dups), (0, 0), "the SFU rewrites sequence numbers across switches");
+        assert_eq!(
+            (gaps, dups),
+            (0, 0),
+            "the SFU rewrites sequence numbers across switches"
+        );
         eprintln!("negotiation log alice: {:?}", alice.negotiation_log());
         eprintln!("negotiation log bob: {:?}", bob.negotiation_log());
         Ok(())
@@ -133,14 +139,9 @@ async fn lossy_relay_nack_recovery() -> Result<()> {
     with_log(&server, async {
         let relay = LossyRelay::start(server.udp_addr(), RelayOptions::default()).await?;
         let alice = TestClient::join(&server, "loss", "alice").await?;
-        let bob = TestClient::join_via_relay(
-            &server,
-            "loss",
-            "bob",
-            &relay,
-            ClientOptions::default(),
-        )
-        .await?;
+        let bob =
+            TestClient::join_via_relay(&server, "loss", "bob", &relay, ClientOptions::default())
+                .await?;
         let video = alice.publish_video(false).await?;
         let vt = bob
             .wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T)
@@ -162,6 +163,79 @@ async fn lossy_relay_nack_recovery() -> Result<()> {
         assert!(bob.feedback().rtx_recovered() > 0, "no RTX received");
         let r = compare_forwarded(&vt.packets(), &video, true);
         assert!(r.all_match(), "{r:?}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits() -> Result<()> {
+    use sfu_tests::ServerOptions;
+    let mut server =
+        TestServer::start(ServerOptions::default().env("SFU_SHUTDOWN__DRAIN_PERIOD_S", "1"))
+            .await?;
+    let alice = TestClient::join(&server, "drain", "alice").await?;
+    server.send_sigterm()?;
+    let leave = alice.signal().wait_for_type("leave", T).await;
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    eprintln!("leave: {leave:?}; exit: {status:?}");
+    assert!(
+        status.is_some(),
+        "server still running; log:\n{}",
+        server.log_tail(30)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublish_republish_and_rejoin() -> Result<()> {
+    let server = TestServer::start_default().await?;
+    with_log(&server, async {
+        let alice = TestClient::join(&server, "re", "alice").await?;
+        let bob = TestClient::join(&server, "re", "bob").await?;
+        let v1 = alice.publish_video(false).await?;
+        let t1 = bob
+            .wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T)
+            .await?;
+        alice.unpublish(&v1).await?;
+        bob.signal()
+            .wait_for(
+                |m| m["type"] == "track_unpublished" && m["track_id"] == t1.track_id.as_str(),
+                T,
+            )
+            .await?;
+        let n = t1.packet_count();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            t1.packet_count() <= n + 5,
+            "packets keep flowing after unpublish"
+        );
+
+        let v2 = alice.publish_video(false).await?;
+        let t2 = bob
+            .wait_for_packets_where(
+                |t| t.kind == MediaKind::Video && t.track_id != t1.track_id,
+                30,
+                T,
+            )
+            .await?;
+        assert_eq!(t2.first_packet_is_keyframe(), Some(true));
+        assert!(compare_forwarded(&t2.packets(), &v2, true).all_match());
+
+        // Rejoin with the same identity after leaving.
+        alice.leave().await?;
+        let alice2 = TestClient::join(&server, "re", "alice").await?;
+        let a2 = alice2.publish_audio().await?;
+        let t3 = bob
+            .wait_for_packets_where(
+                |t| t.kind == MediaKind::Audio && t.stream_id == alice2.participant_id(),
+                50,
+                T,
+            )
+            .await?;
+        assert!(compare_forwarded(&t3.packets(), &a2, false).all_match());
+        eprintln!("bob negotiation log: {:?}", bob.negotiation_log());
+        eprintln!("bob tracks: {:?}", bob.remote_track_summary());
         Ok(())
     })
     .await

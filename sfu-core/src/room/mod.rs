@@ -472,11 +472,11 @@ impl Room {
         self.tracks.get(&id).map(|t| &t.info)
     }
 
-    /// Packets received per layer of a track (index order of its layers).
-    pub fn layer_packet_counts(&self, id: TrackId) -> Vec<u64> {
+    /// Packets and payload bytes received per layer of a track (index order of its layers).
+    pub fn layer_counters(&self, id: TrackId) -> Vec<(u64, u64)> {
         self.tracks
             .get(&id)
-            .map(|t| t.layers.iter().map(|l| l.packets).collect())
+            .map(|t| t.layers.iter().map(|l| (l.packets, l.bytes)).collect())
             .unwrap_or_default()
     }
 

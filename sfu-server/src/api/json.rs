@@ -18,8 +18,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            // Every request body of the API is an object; serde would also take a struct
+            // from an array, which is never what a caller meant.
+            Ok(axum::Json(v)) if !v.is_object() => {
+                Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"))
+            }
+            Ok(axum::Json(v)) => serde_json::from_value(v)
+                .map(JsonBody)
+                .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid request body: {e}"))),
             Err(rejection) => Err(match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large")

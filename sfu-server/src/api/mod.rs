@@ -43,7 +43,8 @@ pub fn router(state: AppState) -> Router {
         api = api.route("/v1/dev/token", post(dev::token));
     }
     let cors = cors_layer(&state.config.server.cors_allow_origins);
-    api.layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+    api.method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -66,8 +67,24 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
     }
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// The verified token of a REST call; extracted before any body, so an unauthenticated
+/// request is refused with 401 whatever it carries.
+pub(crate) struct Bearer(pub Claims);
+
+impl axum::extract::FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        bearer(state, &parts.headers).map(Bearer)
+    }
 }
 
 /// Verifies the `Authorization: Bearer` token of a REST call.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::bearer;
+use super::{Bearer, bearer};
 use crate::app::AppState;
 use crate::auth::Grant;
 use crate::model::{RoomJson, TrackJson};
@@ -27,10 +27,10 @@ pub struct CreateRoom {
 /// `POST /v1/rooms`.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<(StatusCode, Json<RoomJson>), ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomCreate, Some(&body.name))?;
+    claims.require(Grant::RoomCreate, Some(&body.name))?;
     let room = state.media.create_room(body.name, body.max_participants, body.empty_timeout_s).await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
@@ -88,11 +88,11 @@ pub struct Mute {
 /// `POST /v1/rooms/{room}/participants/{identity}/tracks/{track_id}/mute`.
 pub async fn mute_track(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     Path((room, identity, track_id)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<Mute>,
 ) -> Result<Json<TrackJson>, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
+    claims.require(Grant::RoomAdmin, Some(&room))?;
     Ok(Json(state.media.mute_track(room, identity, track_id, body.muted).await?))
 }
 

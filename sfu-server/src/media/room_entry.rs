@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sfu_core::{ParticipantId, Room, RoomConfig};
 
-use crate::model::{ParticipantJson, RoomJson};
+use crate::model::{LayerCountersJson, ParticipantJson, RoomJson};
 
 /// One room on this worker.
 pub struct RoomEntry {
@@ -61,6 +61,29 @@ impl RoomEntry {
             .collect()
     }
 
+    /// The admin view of every participant: tracks carry the server's receive counters.
+    pub fn participants_admin_json(&self) -> Vec<ParticipantJson> {
+        let mut list = self.participants_json();
+        for p in &mut list {
+            for t in &mut p.tracks {
+                let Ok(id) = t.id.parse() else { continue };
+                let counters = self.core.layer_counters(id);
+                let rids: Vec<Option<String>> = if t.simulcast.is_empty() {
+                    vec![None]
+                } else {
+                    t.simulcast.iter().map(|l| Some(l.rid.clone())).collect()
+                };
+                t.received = Some(
+                    rids.into_iter()
+                        .zip(counters)
+                        .map(|(rid, (packets, bytes))| LayerCountersJson { rid, packets, bytes })
+                        .collect(),
+                );
+            }
+        }
+        list
+    }
+
     /// The API JSON of the room.
     pub fn json(&self, with_participants: bool) -> RoomJson {
         RoomJson {
@@ -70,7 +93,7 @@ impl RoomEntry {
             num_participants: self.members.len(),
             max_participants: self.max_participants,
             empty_timeout_s: self.empty_timeout.as_secs(),
-            participants: with_participants.then(|| self.participants_json()),
+            participants: with_participants.then(|| self.participants_admin_json()),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! this module.
 
 mod codecs;
+#[cfg(test)]
+mod interop_tests;
 mod negotiation;
 
 use std::collections::HashMap;

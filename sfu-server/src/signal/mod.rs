@@ -29,7 +29,11 @@ pub struct RtcQuery {
 
 /// Verifies the token, then upgrades; a bad token is refused before the upgrade with the
 /// REST error shape (401/403), so clients see why.
-pub async fn websocket(State(state): State<AppState>, Query(query): Query<RtcQuery>, ws: WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(state): State<AppState>,
+    Query(query): Query<RtcQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
     let claims = match query.access_token.as_deref().map(|t| state.auth.verify(t)) {
         None => return ApiError::from(crate::auth::AuthError::Missing).into_response(),
         Some(Err(e)) => return ApiError::from(e).into_response(),
@@ -44,6 +48,13 @@ pub async fn websocket(State(state): State<AppState>, Query(query): Query<RtcQue
     if state.is_draining() {
         return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining", "the server is shutting down").into_response();
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::new(axum::http::StatusCode::BAD_REQUEST, "websocket_required", format!("this endpoint speaks WebSocket: {e}"))
+                .into_response();
+        }
+    };
     let max = state.config.server.max_ws_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -51,6 +62,8 @@ pub async fn websocket(State(state): State<AppState>, Query(query): Query<RtcQue
 }
 
 async fn session(socket: WebSocket, state: AppState, claims: Claims) {
+    // Counted so shutdown can wait for every `leave` to be written before the process exits.
+    let _guard = state.sessions.enter();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel(SESSION_QUEUE);
     let room = claims.video.room.clone().unwrap_or_default();
@@ -98,6 +111,7 @@ async fn session(socket: WebSocket, state: AppState, claims: Claims) {
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Leave) => {
                         state.media.signal(participant, ClientMessage::Leave).await;
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "leave".into() }))).await;
                         break;
                     }
                     Ok(message) => state.media.signal(participant, message).await,

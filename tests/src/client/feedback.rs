@@ -254,11 +254,22 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackIntercept
     type Error = Error;
     type Time = Instant;
 
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        match &msg.message.packet {
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        match &mut msg.message.packet {
             Packet::Rtp(p) => {
                 self.log
-                    .on_rtp_in(p.header.ssrc, p.header.payload_type, p.payload.len())
+                    .on_rtp_in(p.header.ssrc, p.header.payload_type, p.payload.len());
+                if let Some(&(ssrc, pt)) = self.rtx.as_ref().and_then(|m| m.get(&p.header.ssrc))
+                    && p.payload.len() >= 2
+                {
+                    let osn = u16::from_be_bytes([p.payload[0], p.payload[1]]);
+                    p.header.ssrc = ssrc;
+                    p.header.payload_type = pt;
+                    p.header.sequence_number = osn;
+                    p.header.padding = false;
+                    p.payload = p.payload.slice(2..);
+                    self.log.on_rtx_recovered();
+                }
             }
             Packet::Rtcp(pkts) => self.log.on_rtcp_in(pkts, Instant::now()),
             _ => {}
@@ -288,13 +299,11 @@ impl Interceptor for FeedbackInterceptor {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
-        eprintln!("DEBUG bind_remote_stream ssrc {} rtx {:?} pt {} rtxpt {:?}", info.ssrc, info.ssrc_rtx, info.payload_type, info.payload_type_rtx);
         if let (Some(m), Some(rtx)) = (self.rtx.as_mut(), info.ssrc_rtx) {
             m.insert(rtx, (info.ssrc, info.payload_type));
         }
     }
     fn unbind_remote_stream(&mut self, info: &StreamInfo) {
-        eprintln!("DEBUG unbind_remote_stream ssrc {} rtx {:?}", info.ssrc, info.ssrc_rtx);
         if let (Some(m), Some(rtx)) = (self.rtx.as_mut(), info.ssrc_rtx) {
             m.remove(&rtx);
         }

@@ -323,7 +323,10 @@ fn media_engine_and_registry(
     let registry = configure_twcc_receiver_only(registry, &mut me)?;
     let registry = configure_rtcp_reports(registry);
     // Wire-most: sees raw inbound RTP/RTCP and all outbound RTCP.
-    let registry = registry.with(Slot::from(500), FeedbackInterceptor::new(feedback, opts.early_rtx_deencapsulation));
+    let registry = registry.with(
+        Slot::from(500),
+        FeedbackInterceptor::new(feedback, opts.early_rtx_deencapsulation),
+    );
     Ok((me, registry))
 }
 

@@ -60,7 +60,7 @@ impl Worker {
                 let _ = reply.send(result);
             }
             Command::ListParticipants { room, reply } => {
-                let _ = reply.send(self.rooms.get(&room).map(|r| r.participants_json()).ok_or(RoomError::RoomNotFound(room)));
+                let _ = reply.send(self.rooms.get(&room).map(|r| r.participants_admin_json()).ok_or(RoomError::RoomNotFound(room)));
             }
             Command::RemoveParticipant { room, identity, reply } => {
                 let result = self.find_member(&room, &identity).map(|id| {

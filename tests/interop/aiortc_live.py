@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Live interop: aiortc publishes audio + video to the real sfu-server, a second aiortc client
+subscribes and decodes what it receives.
+
+Not part of CI (it needs aiortc from PyPI and takes ~20 s). Usage:
+
+    cargo build -p sfu-server
+    python3 -m venv /tmp/aiortc-venv && /tmp/aiortc-venv/bin/pip install aiortc aiohttp
+    /tmp/aiortc-venv/bin/python tests/interop/aiortc_live.py [--rsa] [--seconds 10] [--bin target/debug/sfu-server]
+
+The script starts the server binary on free loopback ports (SFU_SERVER__HTTP_ADDR,
+SFU_MEDIA__UDP_ADDR), gets dev tokens from POST /v1/dev/token, speaks the JSON signalling of
+API.md over ws://127.0.0.1:PORT/v1/rtc?access_token=..., publishes with send-only transceivers
+(API.md's rule), and lets the server offer the subscriber its down tracks. It prints what each
+side saw and exits 0 when the subscriber decoded audio and video frames.
+
+--rsa gives the publisher an RSA 2048 certificate (as GStreamer webrtcbin always has, and
+browsers when the page asks for one), to check DTLS with RSA peers.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import aiohttp
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import rtcdtlstransport
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+def use_rsa_certificates():
+    """Makes every RTCPeerConnection created afterwards use an RSA 2048 certificate."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    cls = rtcdtlstransport.RTCCertificate
+
+    def generate(klass):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return klass(key=key, cert=rtcdtlstransport.generate_certificate(key))
+
+    original_context = cls._create_ssl_context
+
+    def context(self, srtp_profiles):
+        ctx = original_context(self, srtp_profiles)
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            # aiortc lists ECDSA suites only; an RSA certificate needs the ECDHE-RSA ones.
+            ctx.set_cipher_list(b"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+        return ctx
+
+    original_generate = cls.generateCertificate
+    cls.generateCertificate = classmethod(generate)
+    cls._create_ssl_context = context
+    return lambda: setattr(cls, "generateCertificate", original_generate)
+
+
+def free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, name, http, base, room):
+        self.name = name
+        self.http = http
+        self.base = base
+        self.room = room
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.ws = None
+        self.events = []
+        self.frames = {}
+        self.first_frame = {}
+        self.sizes = {}
+        self.tasks = []
+
+        @self.pc.on("connectionstatechange")
+        def _state():
+            self.log(f"connection {self.pc.connectionState}")
+
+        @self.pc.on("track")
+        def _track(track):
+            self.log(f"ontrack {track.kind} id={track.id}")
+            self.tasks.append(asyncio.ensure_future(self.consume(track)))
+
+    def log(self, text):
+        line = f"[{time.strftime('%H:%M:%S')}] {self.name}: {text}"
+        self.events.append(line)
+        print(line, flush=True)
+
+    async def consume(self, track):
+        key = f"{track.kind}:{track.id}"
+        self.frames[key] = 0
+        try:
+            while True:
+                frame = await track.recv()
+                if self.frames[key] == 0:
+                    self.first_frame[key] = time.monotonic()
+                    self.log(f"first {track.kind} frame on {track.id}")
+                self.frames[key] += 1
+                if track.kind == "video":
+                    self.sizes[key] = (frame.width, frame.height)
+        except MediaStreamError:
+            self.log(f"track {key} ended")
+
+    async def join(self, identity):
+        async with self.http.post(
+            f"{self.base}/v1/dev/token", json={"room": self.room, "identity": identity}
+        ) as r:
+            body = await r.json()
+            if r.status != 200:
+                raise RuntimeError(f"token: {r.status} {body}")
+        ws_url = self.base.replace("http://", "ws://") + "/v1/rtc?access_token=" + body["token"]
+        self.ws = await self.http.ws_connect(ws_url)
+        self.tasks.append(asyncio.ensure_future(self.read_loop()))
+
+    async def send(self, message):
+        await self.ws.send_str(json.dumps(message))
+
+    async def publish(self):
+        self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        self.pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.send({"type": "offer", "sdp": self.pc.localDescription.sdp})
+        self.log("sent offer")
+
+    async def read_loop(self):
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            m = json.loads(msg.data)
+            t = m.get("type")
+            if t == "answer":
+                self.log("got answer")
+                await self.pc.setRemoteDescription(RTCSessionDescription(m["sdp"], "answer"))
+            elif t == "offer":
+                self.log("got server offer")
+                await self.pc.setRemoteDescription(RTCSessionDescription(m["sdp"], "offer"))
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+                await self.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
+                self.log("sent answer")
+            elif t in ("joined", "track_published", "participant_joined", "error", "leave", "subscription"):
+                brief = {k: v for k, v in m.items() if k not in ("room", "participants")}
+                self.log(f"{t}: {json.dumps(brief)[:300]}")
+        self.log("websocket closed")
+
+    async def close(self):
+        for t in self.tasks:
+            t.cancel()
+        await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+async def wait_ready(http, base, proc):
+    for _ in range(100):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            async with http.get(f"{base}/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("server did not answer /healthz")
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.environ.get("SFU_SERVER_BIN", "target/debug/sfu-server"))
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rsa", action="store_true", help="publisher uses an RSA 2048 certificate")
+    args = ap.parse_args()
+
+    http_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    log_path = os.path.join(tempfile.gettempdir(), f"sfu-aiortc-live-{http_port}.log")
+    env = dict(os.environ)
+    env.update({
+        "SFU_SERVER__HTTP_ADDR": f"127.0.0.1:{http_port}",
+        "SFU_MEDIA__UDP_ADDR": f"127.0.0.1:{udp_port}",
+        "RUST_LOG": env.get("RUST_LOG", "info"),
+    })
+    log = open(log_path, "w")
+    proc = subprocess.Popen([args.bin], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{http_port}"
+    print(f"server pid {proc.pid}, http {http_port}, udp {udp_port}, log {log_path}", flush=True)
+
+    ok = False
+    async with aiohttp.ClientSession() as http:
+        publisher = subscriber = None
+        try:
+            await wait_ready(http, base, proc)
+            restore = use_rsa_certificates() if args.rsa else None
+            publisher = Client("publisher", http, base, "interop")
+            await publisher.join("aiortc-pub")
+            await publisher.publish()
+            if restore:
+                restore()  # only the publisher has RSA
+            await asyncio.sleep(2)
+            subscriber = Client("subscriber", http, base, "interop")
+            await subscriber.join("aiortc-sub")
+            await asyncio.sleep(args.seconds)
+        finally:
+            print("\n=== summary ===")
+            if publisher:
+                print(f"publisher connection: {publisher.pc.connectionState}")
+            if subscriber:
+                print(f"subscriber connection: {subscriber.pc.connectionState}")
+                for key, n in sorted(subscriber.frames.items()):
+                    size = subscriber.sizes.get(key)
+                    print(f"subscriber {key}: {n} frames" + (f", {size[0]}x{size[1]}" if size else ""))
+                kinds = {k.split(":")[0] for k, n in subscriber.frames.items() if n > 0}
+                ok = kinds == {"audio", "video"}
+            for c in (publisher, subscriber):
+                if c:
+                    await c.close()
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            with open(log_path) as f:
+                interesting = [
+                    line.rstrip() for line in f
+                    if any(w in line for w in ("WARN", "ERROR", "refused", "dtls", "DTLS", "disconnect"))
+                ]
+            if interesting:
+                print("server log (warnings, errors, DTLS):")
+                for line in interesting[-30:]:
+                    print("  " + line)
+    print("RESULT:", "ok" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
