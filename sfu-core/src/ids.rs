@@ -68,7 +68,13 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "PA_", "TR_00000000deadbeef", "PA_xyz", "PA_00000000000000000"] {
+        for bad in [
+            "",
+            "PA_",
+            "TR_00000000deadbeef",
+            "PA_xyz",
+            "PA_00000000000000000",
+        ] {
             assert!(bad.parse::<ParticipantId>().is_err(), "{bad}");
         }
     }

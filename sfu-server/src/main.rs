@@ -75,12 +75,25 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Token { room, identity, admin, ttl, key }) => print_token(&config, room, &identity, admin, ttl, key),
+        Some(Command::Token {
+            room,
+            identity,
+            admin,
+            ttl,
+            key,
+        }) => print_token(&config, room, &identity, admin, ttl, key),
         None | Some(Command::Run) => run(config),
     }
 }
 
-fn print_token(config: &Config, room: Option<String>, identity: &str, admin: bool, ttl: Duration, key: Option<String>) -> ExitCode {
+fn print_token(
+    config: &Config,
+    room: Option<String>,
+    identity: &str,
+    admin: bool,
+    ttl: Duration,
+    key: Option<String>,
+) -> ExitCode {
     if room.is_none() && !admin {
         eprintln!("sfu-server: token needs --room, or --admin for an all-rooms admin token");
         return ExitCode::from(EXIT_CONFIG);
@@ -94,12 +107,16 @@ fn print_token(config: &Config, room: Option<String>, identity: &str, admin: boo
         eprintln!("sfu-server: no such API key in the configuration");
         return ExitCode::from(EXIT_CONFIG);
     };
-    println!("{}", auth::token_for(key, secret, room.as_deref(), identity, admin, ttl));
+    println!(
+        "{}",
+        auth::token_for(key, secret, room.as_deref(), identity, admin, ttl)
+    );
     ExitCode::SUCCESS
 }
 
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log.format {
         LogFormat::Text => builder.init(),
@@ -109,7 +126,10 @@ fn init_logging(config: &Config) {
 
 fn run(config: Config) -> ExitCode {
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
@@ -176,7 +196,10 @@ async fn serve(config: Config) -> ExitCode {
     });
 
     shutdown_signal().await;
-    tracing::info!(drain_period_s = drain_period.as_secs(), "stop signal: draining (readyz 503, no new joins)");
+    tracing::info!(
+        drain_period_s = drain_period.as_secs(),
+        "stop signal: draining (readyz 503, no new joins)"
+    );
     state.draining.store(true, Ordering::Relaxed);
     media.drain().await;
     tokio::select! {
@@ -186,7 +209,10 @@ async fn serve(config: Config) -> ExitCode {
     let _ = media.close_all("server_shutdown").await;
     // Upgraded WebSockets are not tracked by axum's graceful shutdown: wait for the sessions
     // to write their `leave` and close, but not forever on a stuck client.
-    if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait_idle()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait_idle())
+        .await
+        .is_err()
+    {
         tracing::warn!("signalling sessions still open after shutdown; exiting anyway");
     }
     let _ = stop_tx.send(());

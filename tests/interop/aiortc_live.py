@@ -53,7 +53,11 @@ def use_rsa_certificates():
         ctx = original_context(self, srtp_profiles)
         if isinstance(self._key, rsa.RSAPrivateKey):
             # aiortc lists ECDSA suites only; an RSA certificate needs the ECDHE-RSA ones.
-            ctx.set_cipher_list(b"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+            # Browsers offer both kinds, so do the same (RSA_ONLY=1 offers RSA suites only).
+            suites = b"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+            if not os.environ.get("RSA_ONLY"):
+                suites = b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:" + suites
+            ctx.set_cipher_list(suites)
         return ctx
 
     original_generate = cls.generateCertificate

@@ -31,9 +31,15 @@ fn delivery_ratio(received: &[ReceivedPacket], track: &PublishedTrack) -> f64 {
 }
 
 /// Per-layer packet counters the server reports for one published track (admin listing).
-async fn server_layer_counts(server: &TestServer, room: &str, track_id: &str) -> Result<Vec<(String, u64)>> {
+async fn server_layer_counts(
+    server: &TestServer,
+    room: &str,
+    track_id: &str,
+) -> Result<Vec<(String, u64)>> {
     let admin = server.admin_token()?;
-    let (status, body) = server.get(&format!("/v1/rooms/{room}/participants"), Some(&admin)).await?;
+    let (status, body) = server
+        .get(&format!("/v1/rooms/{room}/participants"), Some(&admin))
+        .await?;
     ensure!(status == 200, "participants: {status} {body}");
     let track = body["participants"]
         .as_array()
@@ -46,7 +52,12 @@ async fn server_layer_counts(server: &TestServer, room: &str, track_id: &str) ->
         .as_array()
         .context("no receive counters")?
         .iter()
-        .map(|l| (l["rid"].as_str().unwrap_or("").to_owned(), l["packets"].as_u64().unwrap_or(0)))
+        .map(|l| {
+            (
+                l["rid"].as_str().unwrap_or("").to_owned(),
+                l["packets"].as_u64().unwrap_or(0),
+            )
+        })
         .collect())
 }
 
@@ -61,36 +72,71 @@ async fn one_publisher_two_subscribers_get_everything_byte_identical() -> Result
         let video = a.publish_video(false).await?;
         for sub in [&b, &c] {
             let vt = sub
-                .wait_for_packets_where(|t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video, 30, T)
+                .wait_for_packets_where(
+                    |t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video,
+                    30,
+                    T,
+                )
                 .await?;
             let at = sub
-                .wait_for_packets_where(|t| t.stream_id == a.participant_id() && t.kind == MediaKind::Audio, 50, T)
+                .wait_for_packets_where(
+                    |t| t.stream_id == a.participant_id() && t.kind == MediaKind::Audio,
+                    50,
+                    T,
+                )
                 .await?;
             // Let media flow for a while, then judge the whole window.
             tokio::time::sleep(Duration::from_secs(3)).await;
             for (track, sent, label) in [(&at, &audio, "audio"), (&vt, &video, "video")] {
                 let packets = track.packets();
                 let report = compare_forwarded(&packets, sent, false);
-                ensure!(report.all_match(), "{label} to {}: {report:?}", sub.identity());
+                ensure!(
+                    report.all_match(),
+                    "{label} to {}: {report:?}",
+                    sub.identity()
+                );
                 ensure!(report.duplicate_tags == 0, "{label}: duplicates {report:?}");
                 let ratio = delivery_ratio(&packets, sent);
-                ensure!(ratio >= 0.95, "{label} to {}: only {:.1}% delivered", sub.identity(), ratio * 100.0);
+                ensure!(
+                    ratio >= 0.95,
+                    "{label} to {}: only {:.1}% delivered",
+                    sub.identity(),
+                    ratio * 100.0
+                );
                 let (gaps, dups) = track.seq_continuity();
-                ensure!((gaps, dups) == (0, 0), "{label} to {}: {gaps} gaps, {dups} duplicates", sub.identity());
-                ensure!(track.track_id.starts_with("TR_"), "msid track id {}", track.track_id);
+                ensure!(
+                    (gaps, dups) == (0, 0),
+                    "{label} to {}: {gaps} gaps, {dups} duplicates",
+                    sub.identity()
+                );
+                ensure!(
+                    track.track_id.starts_with("TR_"),
+                    "msid track id {}",
+                    track.track_id
+                );
             }
-            ensure!(vt.first_packet_is_keyframe() == Some(true), "first video packet is not a keyframe");
+            ensure!(
+                vt.first_packet_is_keyframe() == Some(true),
+                "first video packet is not a keyframe"
+            );
         }
 
         // A data channel message reaches both, wrapped with the sender's id.
         a.send_data("hello everyone").await?;
         for sub in [&b, &c] {
-            let got = sub.wait_for_data(|t| t.contains("hello everyone"), T).await?;
+            let got = sub
+                .wait_for_data(|t| t.contains("hello everyone"), T)
+                .await?;
             let v: Value = serde_json::from_str(&got)?;
-            ensure!(v["from"] == a.participant_id() && v["payload"] == "hello everyone", "wrapped as {v}");
+            ensure!(
+                v["from"] == a.participant_id() && v["payload"] == "hello everyone",
+                "wrapped as {v}"
+            );
         }
         ensure!(
-            !a.received_data().iter().any(|t| t.contains("hello everyone")),
+            !a.received_data()
+                .iter()
+                .any(|t| t.contains("hello everyone")),
             "the sender must not get its own message back"
         );
         Ok(())
@@ -109,18 +155,34 @@ async fn late_subscriber_starts_on_a_keyframe_it_asked_for() -> Result<()> {
         let requests_before = video.keyframe_requests();
         let b = TestClient::join(&server, "late", "b").await?;
         let vt = b
-            .wait_for_packets_where(|t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video, 10, T)
+            .wait_for_packets_where(
+                |t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video,
+                10,
+                T,
+            )
             .await?;
-        ensure!(vt.first_packet_is_keyframe() == Some(true), "B's first video packet must be a keyframe");
+        ensure!(
+            vt.first_packet_is_keyframe() == Some(true),
+            "B's first video packet must be a keyframe"
+        );
         ensure!(
             video.keyframe_requests() > requests_before,
             "the subscription did not send a PLI to the publisher"
         );
         // The keyframe B started on came right after the request, not from A's own schedule.
         let first = vt.packets().first().cloned().context("no packet")?;
-        let sent = video.sent_packet(first.tag().context("untagged")?).context("not sent by A")?;
-        let req = video.streams[0].keyframe_requests().last().map(|r| r.at).context("no request")?;
-        ensure!(sent.sent_at >= req, "B started on a keyframe sent before the request");
+        let sent = video
+            .sent_packet(first.tag().context("untagged")?)
+            .context("not sent by A")?;
+        let req = video.streams[0]
+            .keyframe_requests()
+            .last()
+            .map(|r| r.at)
+            .context("no request")?;
+        ensure!(
+            sent.sent_at >= req,
+            "B started on a keyframe sent before the request"
+        );
         Ok(())
     })
     .await
@@ -136,33 +198,59 @@ async fn leaving_publisher_is_removed_everywhere_and_can_rejoin() -> Result<()> 
         a.publish_audio().await?;
         a.publish_video(false).await?;
         for sub in [&b, &c] {
-            sub.wait_for_packets_where(|t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video, 10, T)
-                .await?;
+            sub.wait_for_packets_where(
+                |t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video,
+                10,
+                T,
+            )
+            .await?;
         }
         let a_id = a.participant_id().to_owned();
-        let offers_before: Vec<usize> = [&b, &c].iter().map(|s| s.signal().messages_of_type("offer").len()).collect();
+        let offers_before: Vec<usize> = [&b, &c]
+            .iter()
+            .map(|s| s.signal().messages_of_type("offer").len())
+            .collect();
         a.leave().await?;
         for (i, sub) in [&b, &c].into_iter().enumerate() {
             sub.signal()
-                .wait_for(|m| m["type"] == "participant_left" && m["participant_id"] == a_id.as_str(), T)
+                .wait_for(
+                    |m| m["type"] == "participant_left" && m["participant_id"] == a_id.as_str(),
+                    T,
+                )
                 .await?;
             ensure!(
-                wait_until(T, || sub.signal().messages_of_type("track_unpublished").len() >= 2).await,
+                wait_until(T, || sub
+                    .signal()
+                    .messages_of_type("track_unpublished")
+                    .len()
+                    >= 2)
+                .await,
                 "{} got {} track_unpublished",
                 sub.identity(),
                 sub.signal().messages_of_type("track_unpublished").len()
             );
             ensure!(
-                wait_until(T, || sub.signal().messages_of_type("offer").len() > offers_before[i]).await,
+                wait_until(T, || sub.signal().messages_of_type("offer").len()
+                    > offers_before[i])
+                .await,
                 "no renegotiation removed A's m-lines at {}",
                 sub.identity()
             );
             // The renegotiation stops A's m-lines (port 0): the transceivers end at the client.
             ensure!(
                 wait_until(T, || {
-                    sub.signal().messages_of_type("offer").last().and_then(|m| m["sdp"].as_str().map(str::to_owned)).is_some_and(|sdp| {
-                        sdp.lines().filter(|l| l.starts_with("m=audio 0 ") || l.starts_with("m=video 0 ")).count() >= 2
-                    })
+                    sub.signal()
+                        .messages_of_type("offer")
+                        .last()
+                        .and_then(|m| m["sdp"].as_str().map(str::to_owned))
+                        .is_some_and(|sdp| {
+                            sdp.lines()
+                                .filter(|l| {
+                                    l.starts_with("m=audio 0 ") || l.starts_with("m=video 0 ")
+                                })
+                                .count()
+                                >= 2
+                        })
                 })
                 .await,
                 "A's m-lines were not stopped at {}",
@@ -170,7 +258,9 @@ async fn leaving_publisher_is_removed_everywhere_and_can_rejoin() -> Result<()> 
             );
         }
         let admin = server.admin_token()?;
-        let (status, body) = server.get("/v1/rooms/leave/participants", Some(&admin)).await?;
+        let (status, body) = server
+            .get("/v1/rooms/leave/participants", Some(&admin))
+            .await?;
         ensure!(status == 200);
         let identities: Vec<&str> = body["participants"]
             .as_array()
@@ -182,10 +272,17 @@ async fn leaving_publisher_is_removed_everywhere_and_can_rejoin() -> Result<()> 
 
         // Rejoining with the same identity works and media flows again.
         let a2 = TestClient::join(&server, "leave", "a").await?;
-        ensure!(a2.participant_id() != a_id, "a rejoin gets a new participant id");
+        ensure!(
+            a2.participant_id() != a_id,
+            "a rejoin gets a new participant id"
+        );
         a2.publish_video(false).await?;
-        b.wait_for_packets_where(|t| t.stream_id == a2.participant_id() && t.kind == MediaKind::Video, 10, T)
-            .await?;
+        b.wait_for_packets_where(
+            |t| t.stream_id == a2.participant_id() && t.kind == MediaKind::Video,
+            10,
+            T,
+        )
+        .await?;
         Ok(())
     })
     .await
@@ -201,7 +298,9 @@ async fn simulcast_publisher_keeps_every_layer_through_renegotiations() -> Resul
         let track_id = info.id.clone();
         // All three layers arrive at the server.
         ensure!(
-            wait_until_counts(&server, &track_id, |c| c.len() == 3 && c.iter().all(|(_, n)| *n > 20)).await,
+            wait_until_counts(&server, &track_id, |c| c.len() == 3
+                && c.iter().all(|(_, n)| *n > 20))
+            .await,
             "layers before: {:?}",
             server_layer_counts(&server, "renego", &track_id).await?
         );
@@ -212,17 +311,27 @@ async fn simulcast_publisher_keeps_every_layer_through_renegotiations() -> Resul
             let joiner = TestClient::join(&server, "renego", name).await?;
             joiner.publish_video(false).await?;
             // A receives the newcomer's track: one more server offer, answered.
-            a.wait_for_packets_where(|t| t.stream_id == joiner.participant_id() && t.kind == MediaKind::Video, 10, T)
-                .await
-                .with_context(|| format!("A never received {name}'s video"))?;
+            a.wait_for_packets_where(
+                |t| t.stream_id == joiner.participant_id() && t.kind == MediaKind::Video,
+                10,
+                T,
+            )
+            .await
+            .with_context(|| format!("A never received {name}'s video"))?;
             let offers_now = a.signal().messages_of_type("offer").len();
-            ensure!(offers_now > offers_seen, "A was not renegotiated for {name}");
+            ensure!(
+                offers_now > offers_seen,
+                "A was not renegotiated for {name}"
+            );
             offers_seen = offers_now;
             // Every layer keeps arriving after the renegotiation.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let after = server_layer_counts(&server, "renego", &track_id).await?;
             for ((rid, n0), (_, n1)) in before.iter().zip(&after) {
-                ensure!(n1 > &(n0 + 20), "layer {rid} stalled after renegotiating for {name}: {n0} -> {n1}");
+                ensure!(
+                    n1 > &(n0 + 20),
+                    "layer {rid} stalled after renegotiating for {name}: {n0} -> {n1}"
+                );
             }
             joiners.push(joiner);
         }
@@ -232,7 +341,11 @@ async fn simulcast_publisher_keeps_every_layer_through_renegotiations() -> Resul
     .await
 }
 
-async fn wait_until_counts(server: &TestServer, track_id: &str, ok: impl Fn(&[(String, u64)]) -> bool) -> bool {
+async fn wait_until_counts(
+    server: &TestServer,
+    track_id: &str,
+    ok: impl Fn(&[(String, u64)]) -> bool,
+) -> bool {
     let deadline = tokio::time::Instant::now() + T;
     while tokio::time::Instant::now() < deadline {
         if let Ok(c) = server_layer_counts(server, "renego", track_id).await
@@ -255,22 +368,40 @@ async fn two_rooms_never_see_each_other() -> Result<()> {
         let b2 = TestClient::join(&server, "room-two", "b").await?;
         let v1 = a1.publish_video(false).await?;
         let v2 = a2.publish_video(false).await?;
-        let t1 = b1.wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T).await?;
-        let t2 = b2.wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T).await?;
+        let t1 = b1
+            .wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T)
+            .await?;
+        let t2 = b2
+            .wait_for_packets_where(|t| t.kind == MediaKind::Video, 30, T)
+            .await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(t1.stream_id == a1.participant_id() && t2.stream_id == a2.participant_id());
         let r1 = compare_forwarded(&t1.packets(), &v1, false);
         let r2 = compare_forwarded(&t2.packets(), &v2, false);
-        ensure!(r1.all_match() && r2.all_match(), "cross-room packets: {r1:?} {r2:?}");
-        ensure!(b1.remote_tracks().len() == 1 && b2.remote_tracks().len() == 1, "extra tracks across rooms");
         ensure!(
-            b1.signal().messages_of_type("participant_joined").iter().all(|m| m["participant"]["id"] != a2.participant_id()),
+            r1.all_match() && r2.all_match(),
+            "cross-room packets: {r1:?} {r2:?}"
+        );
+        ensure!(
+            b1.remote_tracks().len() == 1 && b2.remote_tracks().len() == 1,
+            "extra tracks across rooms"
+        );
+        ensure!(
+            b1.signal()
+                .messages_of_type("participant_joined")
+                .iter()
+                .all(|m| m["participant"]["id"] != a2.participant_id()),
             "room one heard of room two's participant"
         );
         a1.send_data("only room one").await?;
         b1.wait_for_data(|t| t.contains("only room one"), T).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        ensure!(!b2.received_data().iter().any(|t| t.contains("only room one")), "data crossed rooms");
+        ensure!(
+            !b2.received_data()
+                .iter()
+                .any(|t| t.contains("only room one")),
+            "data crossed rooms"
+        );
         Ok(())
     })
     .await

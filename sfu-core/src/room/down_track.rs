@@ -99,7 +99,8 @@ impl DownTrack {
                 let secs = packet.arrival.saturating_duration_since(prev).as_secs_f64();
                 ((secs * f64::from(clock_rate)) as u32).max(1)
             });
-            self.rewriter.switch_source(packet.seq.0, packet.timestamp, advance);
+            self.rewriter
+                .switch_source(packet.seq.0, packet.timestamp, advance);
             self.current = Some(layer);
             switched = true;
         }

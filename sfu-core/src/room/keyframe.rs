@@ -17,7 +17,12 @@ pub struct KeyframeThrottle {
 
 impl KeyframeThrottle {
     /// Records a request; returns the kind to send now, or None when throttled (kept pending).
-    pub fn request(&mut self, kind: KeyframeKind, now: Instant, interval: Duration) -> Option<KeyframeKind> {
+    pub fn request(
+        &mut self,
+        kind: KeyframeKind,
+        now: Instant,
+        interval: Duration,
+    ) -> Option<KeyframeKind> {
         if self.can_send(now, interval) {
             self.last_sent = Some(now);
             self.pending = None;
@@ -53,7 +58,8 @@ impl KeyframeThrottle {
     }
 
     fn can_send(&self, now: Instant, interval: Duration) -> bool {
-        self.last_sent.is_none_or(|t| now.saturating_duration_since(t) >= interval)
+        self.last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= interval)
     }
 }
 
@@ -67,9 +73,15 @@ mod tests {
     fn first_request_goes_at_once_and_a_storm_gives_one() {
         let t0 = Instant::now();
         let mut k = KeyframeThrottle::default();
-        assert_eq!(k.request(KeyframeKind::Pli, t0, SEC), Some(KeyframeKind::Pli));
+        assert_eq!(
+            k.request(KeyframeKind::Pli, t0, SEC),
+            Some(KeyframeKind::Pli)
+        );
         for i in 1..50 {
-            assert_eq!(k.request(KeyframeKind::Pli, t0 + Duration::from_millis(i * 10), SEC), None);
+            assert_eq!(
+                k.request(KeyframeKind::Pli, t0 + Duration::from_millis(i * 10), SEC),
+                None
+            );
         }
         assert_eq!(k.deadline(SEC), Some(t0 + SEC));
         assert_eq!(k.poll(t0 + Duration::from_millis(999), SEC), None);

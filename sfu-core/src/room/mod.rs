@@ -170,7 +170,12 @@ impl Room {
 
     /// Unpublishes a track: subscribers lose its m-line and everyone is told.
     pub fn handle_unpublish(&mut self, track: TrackId, now: Instant) -> Result<(), CoreError> {
-        let owner = self.tracks.get(&track).ok_or(CoreError::UnknownTrack(track))?.info.owner;
+        let owner = self
+            .tracks
+            .get(&track)
+            .ok_or(CoreError::UnknownTrack(track))?
+            .info
+            .owner;
         if let Some(p) = self.participants.get_mut(&owner) {
             p.published.retain(|t| *t != track);
         }
@@ -185,7 +190,10 @@ impl Room {
         source: TrackSource,
         name: Option<String>,
     ) -> Result<(), CoreError> {
-        let t = self.tracks.get_mut(&track).ok_or(CoreError::UnknownTrack(track))?;
+        let t = self
+            .tracks
+            .get_mut(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         t.info.source = source;
         if name.is_some() {
             t.info.name = name;
@@ -205,7 +213,10 @@ impl Room {
             .participants
             .get_mut(&subscriber)
             .ok_or(CoreError::UnknownParticipant(subscriber))?;
-        let t = self.tracks.get(&track).ok_or(CoreError::UnknownTrack(track))?;
+        let t = self
+            .tracks
+            .get(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         if t.info.owner == subscriber {
             return Err(CoreError::Invalid("cannot subscribe to one's own track"));
         }
@@ -224,7 +235,10 @@ impl Room {
                 if let Some(t) = self.tracks.get_mut(&track) {
                     t.down_tracks.retain(|d| d.subscriber != subscriber);
                 }
-                self.outputs.push_back(Output::RemoveDownTrack { to: subscriber, track });
+                self.outputs.push_back(Output::RemoveDownTrack {
+                    to: subscriber,
+                    track,
+                });
             }
         }
         Ok(())
@@ -241,7 +255,10 @@ impl Room {
         payload_types: Vec<(u8, u8)>,
         now: Instant,
     ) -> Result<(), CoreError> {
-        let t = self.tracks.get_mut(&track).ok_or(CoreError::UnknownTrack(track))?;
+        let t = self
+            .tracks
+            .get_mut(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         let d = t
             .down_tracks
             .iter_mut()
@@ -262,7 +279,10 @@ impl Room {
         caps: SubscriptionCaps,
         now: Instant,
     ) -> Result<(), CoreError> {
-        let t = self.tracks.get_mut(&track).ok_or(CoreError::UnknownTrack(track))?;
+        let t = self
+            .tracks
+            .get_mut(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         if let Some(rid) = &caps.layer
             && !t.info.layers.is_empty()
             && !t.info.layers.iter().any(|l| &l.rid == rid)
@@ -284,8 +304,16 @@ impl Room {
     }
 
     /// Mutes or unmutes a track; muted tracks are not forwarded.
-    pub fn handle_mute(&mut self, track: TrackId, muted: bool, now: Instant) -> Result<(), CoreError> {
-        let t = self.tracks.get_mut(&track).ok_or(CoreError::UnknownTrack(track))?;
+    pub fn handle_mute(
+        &mut self,
+        track: TrackId,
+        muted: bool,
+        now: Instant,
+    ) -> Result<(), CoreError> {
+        let t = self
+            .tracks
+            .get_mut(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         if t.info.muted == muted {
             return Ok(());
         }
@@ -306,7 +334,13 @@ impl Room {
     }
 
     /// Routes one RTP packet of a published track to every subscriber. The packet path.
-    pub fn handle_rtp(&mut self, track: TrackId, rid: Option<&str>, packet: MediaPacket, now: Instant) {
+    pub fn handle_rtp(
+        &mut self,
+        track: TrackId,
+        rid: Option<&str>,
+        packet: MediaPacket,
+        now: Instant,
+    ) {
         let Some(t) = self.tracks.get_mut(&track) else {
             self.drops[DropReason::UnknownSource as usize] += 1;
             return;
@@ -331,7 +365,9 @@ impl Room {
             self.update_targets(track, now, true);
         }
 
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if t.info.muted {
             self.drops[DropReason::Muted as usize] += t.down_tracks.len() as u64;
             return;
@@ -365,7 +401,10 @@ impl Room {
         kind: KeyframeKind,
         now: Instant,
     ) -> Result<(), CoreError> {
-        let t = self.tracks.get(&track).ok_or(CoreError::UnknownTrack(track))?;
+        let t = self
+            .tracks
+            .get(&track)
+            .ok_or(CoreError::UnknownTrack(track))?;
         let d = t
             .down_tracks
             .iter()
@@ -413,7 +452,9 @@ impl Room {
         let interval = self.config.keyframe_request_interval;
         for id in ids {
             self.update_targets(id, now, false);
-            let Some(t) = self.tracks.get_mut(&id) else { continue };
+            let Some(t) = self.tracks.get_mut(&id) else {
+                continue;
+            };
             for layer in 0..t.layers.len() {
                 if let Some(kind) = t.layers[layer].throttle.poll(now, interval) {
                     let rid = t.rid(layer);
@@ -463,7 +504,13 @@ impl Room {
     pub fn tracks_of(&self, id: ParticipantId) -> Vec<&TrackInfo> {
         self.participants
             .get(&id)
-            .map(|p| p.published.iter().filter_map(|t| self.tracks.get(t)).map(|t| &t.info).collect())
+            .map(|p| {
+                p.published
+                    .iter()
+                    .filter_map(|t| self.tracks.get(t))
+                    .map(|t| &t.info)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -482,7 +529,9 @@ impl Room {
 
     /// Packets dropped per reason since the room was created.
     pub fn drop_counts(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL.iter().map(|r| (*r, self.drops[*r as usize]))
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.drops[*r as usize]))
     }
 
     /// Packets forwarded to subscribers since the room was created.
@@ -491,11 +540,15 @@ impl Room {
     }
 
     fn add_down_track(&mut self, track: TrackId, subscriber: ParticipantId, now: Instant) {
-        let Some(p) = self.participants.get(&subscriber) else { return };
+        let Some(p) = self.participants.get(&subscriber) else {
+            return;
+        };
         if p.unsubscribed.contains(&track) {
             return;
         }
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if t.info.owner == subscriber || t.down_tracks.iter().any(|d| d.subscriber == subscriber) {
             return;
         }
@@ -511,9 +564,14 @@ impl Room {
     }
 
     fn remove_track(&mut self, track: TrackId, _now: Instant) {
-        let Some(t) = self.tracks.remove(&track) else { return };
+        let Some(t) = self.tracks.remove(&track) else {
+            return;
+        };
         for d in &t.down_tracks {
-            self.outputs.push_back(Output::RemoveDownTrack { to: d.subscriber, track });
+            self.outputs.push_back(Output::RemoveDownTrack {
+                to: d.subscriber,
+                track,
+            });
         }
         for p in self.participants.keys() {
             self.outputs.push_back(Output::Event {
@@ -527,7 +585,9 @@ impl Room {
     /// track needs one to start or switch (always when `force_keyframe`, e.g. a new subscriber).
     fn update_targets(&mut self, track: TrackId, now: Instant, force_keyframe: bool) {
         let timeout = self.config.layer_timeout;
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         let single = t.layers.len() == 1;
         let mut wanted = Vec::new();
         for i in 0..t.down_tracks.len() {
@@ -536,7 +596,8 @@ impl Room {
             let target = if single {
                 Some(0)
             } else {
-                t.best_live_layer(max, now, timeout).or(t.down_tracks[i].target)
+                t.best_live_layer(max, now, timeout)
+                    .or(t.down_tracks[i].target)
             };
             let d = &mut t.down_tracks[i];
             let changed = d.target != target;
@@ -562,11 +623,15 @@ impl Room {
 
     fn request_keyframe(&mut self, track: TrackId, layer: usize, kind: KeyframeKind, now: Instant) {
         let interval = self.config.keyframe_request_interval;
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if !t.is_video() {
             return;
         }
-        let Some(state) = t.layers.get_mut(layer) else { return };
+        let Some(state) = t.layers.get_mut(layer) else {
+            return;
+        };
         if let Some(kind) = state.throttle.request(kind, now, interval) {
             self.outputs.push_back(Output::RequestKeyframe {
                 publisher: t.info.owner,
@@ -581,7 +646,9 @@ impl Room {
 
     /// Tells subscribers of `track` whose sent layer or paused state changed.
     fn report_subscriptions(&mut self, track: TrackId) {
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if !t.is_video() {
             return;
         }

@@ -24,19 +24,36 @@ fn track(id: u64, owner: u64, codec: Codec, rids: &[&str]) -> TrackInfo {
     TrackInfo {
         id: TrackId(id),
         owner: ParticipantId(owner),
-        kind: if codec.is_video() { MediaKind::Video } else { MediaKind::Audio },
+        kind: if codec.is_video() {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        },
         source: TrackSource::Unknown,
         name: None,
         mid: id.to_string(),
         codec,
-        layers: rids.iter().map(|r| LayerInfo { rid: r.to_string(), width: None, height: None }).collect(),
+        layers: rids
+            .iter()
+            .map(|r| LayerInfo {
+                rid: r.to_string(),
+                width: None,
+                height: None,
+            })
+            .collect(),
         muted: false,
     }
 }
 
 /// A VP8 payload: descriptor with S=1, PID=0, then a payload header whose P bit says key/delta.
 fn vp8(key: bool, marker_byte: u8) -> Arc<[u8]> {
-    Arc::from(vec![0x10, if key { 0x00 } else { 0x01 }, 0x00, 0x00, marker_byte])
+    Arc::from(vec![
+        0x10,
+        if key { 0x00 } else { 0x01 },
+        0x00,
+        0x00,
+        marker_byte,
+    ])
 }
 
 fn packet(seq: u64, ts: u32, pt: u8, payload: Arc<[u8]>, at: Instant) -> MediaPacket {
@@ -60,7 +77,9 @@ fn sent_to(outputs: &[Output], to: u64) -> Vec<MediaPacket> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::SendRtp { to: t, packet, .. } if *t == ParticipantId(to) => Some(packet.clone()),
+            Output::SendRtp { to: t, packet, .. } if *t == ParticipantId(to) => {
+                Some(packet.clone())
+            }
             _ => None,
         })
         .collect()
@@ -82,11 +101,20 @@ fn room_with_publisher(t0: Instant) -> Room {
     for p in 1..=3 {
         room.handle_join(participant(p), t0).unwrap();
     }
-    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0).unwrap();
-    room.handle_publish(track(11, 1, Codec::Opus, &[]), t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0)
+        .unwrap();
+    room.handle_publish(track(11, 1, Codec::Opus, &[]), t0)
+        .unwrap();
     for s in 2..=3 {
-        room.handle_down_track_negotiated(ParticipantId(s), TrackId(10), vec![(VP8_PT, 100 + s as u8)], t0).unwrap();
-        room.handle_down_track_negotiated(ParticipantId(s), TrackId(11), vec![(OPUS_PT, 111)], t0).unwrap();
+        room.handle_down_track_negotiated(
+            ParticipantId(s),
+            TrackId(10),
+            vec![(VP8_PT, 100 + s as u8)],
+            t0,
+        )
+        .unwrap();
+        room.handle_down_track_negotiated(ParticipantId(s), TrackId(11), vec![(OPUS_PT, 111)], t0)
+            .unwrap();
     }
     room
 }
@@ -98,21 +126,36 @@ fn publish_adds_down_tracks_and_tells_everyone() {
     room.handle_join(participant(1), t0).unwrap();
     room.handle_join(participant(2), t0).unwrap();
     let out = drain(&mut room);
-    assert!(matches!(&out[..], [Output::Event { to, event: RoomEvent::ParticipantJoined(p) }] if *to == ParticipantId(1) && p.id == ParticipantId(2)));
+    assert!(
+        matches!(&out[..], [Output::Event { to, event: RoomEvent::ParticipantJoined(p) }] if *to == ParticipantId(1) && p.id == ParticipantId(2))
+    );
 
-    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0)
+        .unwrap();
     let out = drain(&mut room);
     let published_to: Vec<_> = out
         .iter()
         .filter_map(|o| match o {
-            Output::Event { to, event: RoomEvent::TrackPublished(_) } => Some(to.0),
+            Output::Event {
+                to,
+                event: RoomEvent::TrackPublished(_),
+            } => Some(to.0),
             _ => None,
         })
         .collect();
-    assert_eq!(published_to, vec![1, 2], "publisher learns its track id too");
-    assert!(out.iter().any(|o| matches!(o, Output::AddDownTrack { to, track, publisher, kind: MediaKind::Video }
-        if *to == ParticipantId(2) && *track == TrackId(10) && *publisher == ParticipantId(1))));
-    assert!(!out.iter().any(|o| matches!(o, Output::AddDownTrack { to, .. } if *to == ParticipantId(1))));
+    assert_eq!(
+        published_to,
+        vec![1, 2],
+        "publisher learns its track id too"
+    );
+    assert!(out.iter().any(
+        |o| matches!(o, Output::AddDownTrack { to, track, publisher, kind: MediaKind::Video }
+        if *to == ParticipantId(2) && *track == TrackId(10) && *publisher == ParticipantId(1))
+    ));
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::AddDownTrack { to, .. } if *to == ParticipantId(1)))
+    );
 }
 
 #[test]
@@ -120,7 +163,8 @@ fn late_joiner_gets_existing_tracks() {
     let t0 = Instant::now();
     let mut room = Room::new(RoomConfig::default());
     room.handle_join(participant(1), t0).unwrap();
-    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0)
+        .unwrap();
     drain(&mut room);
     room.handle_join(participant(2), t0).unwrap();
     let out = drain(&mut room);
@@ -133,15 +177,26 @@ fn video_starts_at_a_keyframe_requested_on_negotiation_and_stays_continuous() {
     let mut room = Room::new(RoomConfig::default());
     room.handle_join(participant(1), t0).unwrap();
     room.handle_join(participant(2), t0).unwrap();
-    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0)
+        .unwrap();
     drain(&mut room);
     // Delta frames flow before the subscriber is ready: nothing is sent.
-    room.handle_rtp(TrackId(10), None, packet(1000, 90_000, VP8_PT, vp8(false, 1), t0), t0);
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1000, 90_000, VP8_PT, vp8(false, 1), t0),
+        t0,
+    );
     assert!(sent_to(&drain(&mut room), 2).is_empty());
 
-    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0).unwrap();
+    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0)
+        .unwrap();
     let out = drain(&mut room);
-    assert_eq!(keyframe_requests(&out), vec![(None, KeyframeKind::Pli)], "a new subscription asks for a keyframe");
+    assert_eq!(
+        keyframe_requests(&out),
+        vec![(None, KeyframeKind::Pli)],
+        "a new subscription asks for a keyframe"
+    );
 
     let mut t = t0;
     let mut sent = Vec::new();
@@ -150,12 +205,24 @@ fn video_starts_at_a_keyframe_requested_on_negotiation_and_stays_continuous() {
         t += Duration::from_millis(33);
         let key = i == 3;
         let seq = 1001 + u64::from(i);
-        room.handle_rtp(TrackId(10), None, packet(seq, 90_000 + i * 3000, VP8_PT, vp8(key, i as u8), t), t);
+        room.handle_rtp(
+            TrackId(10),
+            None,
+            packet(seq, 90_000 + i * 3000, VP8_PT, vp8(key, i as u8), t),
+            t,
+        );
         sent.extend(sent_to(&drain(&mut room), 2));
     }
     assert_eq!(sent.len(), 2, "keyframe and the frame after it");
-    assert_eq!(&sent[0].payload[..], &vp8(true, 3)[..], "payload untouched, first packet is the keyframe");
-    assert_eq!(sent[0].payload_type, 100, "payload type of the subscriber's leg");
+    assert_eq!(
+        &sent[0].payload[..],
+        &vp8(true, 3)[..],
+        "payload untouched, first packet is the keyframe"
+    );
+    assert_eq!(
+        sent[0].payload_type, 100,
+        "payload type of the subscriber's leg"
+    );
     assert_eq!(sent[1].seq.0, sent[0].seq.0 + 1);
     assert_eq!(sent[1].timestamp.wrapping_sub(sent[0].timestamp), 3000);
 }
@@ -167,7 +234,13 @@ fn keyframe_requests_are_throttled_per_stream() {
     drain(&mut room);
     // Negotiation already asked once at t0; a storm within the second gives nothing now...
     for s in [2, 3, 2, 3] {
-        room.handle_keyframe_request(ParticipantId(s), TrackId(10), KeyframeKind::Pli, t0 + Duration::from_millis(100)).unwrap();
+        room.handle_keyframe_request(
+            ParticipantId(s),
+            TrackId(10),
+            KeyframeKind::Pli,
+            t0 + Duration::from_millis(100),
+        )
+        .unwrap();
     }
     assert!(keyframe_requests(&drain(&mut room)).is_empty());
     // ...and exactly one when the interval ends.
@@ -182,7 +255,8 @@ fn keyframe_requests_are_throttled_per_stream() {
     }
     assert_eq!(requests, vec![(None, KeyframeKind::Pli)]);
     // Audio tracks never produce keyframe requests.
-    room.handle_keyframe_request(ParticipantId(2), TrackId(11), KeyframeKind::Pli, t).unwrap();
+    room.handle_keyframe_request(ParticipantId(2), TrackId(11), KeyframeKind::Pli, t)
+        .unwrap();
     assert!(keyframe_requests(&drain(&mut room)).is_empty());
 }
 
@@ -193,14 +267,29 @@ fn audio_is_forwarded_at_once_to_every_subscriber() {
     drain(&mut room);
     for i in 0..10u32 {
         let t = t0 + Duration::from_millis(20 * u64::from(i));
-        room.handle_rtp(TrackId(11), None, packet(u64::from(i) + 65_530, 960 * i, OPUS_PT, Arc::from(vec![i as u8; 3]), t), t);
+        room.handle_rtp(
+            TrackId(11),
+            None,
+            packet(
+                u64::from(i) + 65_530,
+                960 * i,
+                OPUS_PT,
+                Arc::from(vec![i as u8; 3]),
+                t,
+            ),
+            t,
+        );
     }
     let out = drain(&mut room);
     for s in [2, 3] {
         let got = sent_to(&out, s);
         assert_eq!(got.len(), 10);
         for w in got.windows(2) {
-            assert_eq!(w[1].seq.0, w[0].seq.0 + 1, "continuous across the input's 16-bit wrap");
+            assert_eq!(
+                w[1].seq.0,
+                w[0].seq.0 + 1,
+                "continuous across the input's 16-bit wrap"
+            );
             assert_eq!(w[1].timestamp.wrapping_sub(w[0].timestamp), 960);
         }
         assert!(got[0].seq.0 < 65_536, "starts with ROC 0");
@@ -212,19 +301,56 @@ fn audio_is_forwarded_at_once_to_every_subscriber() {
 fn muted_tracks_are_not_forwarded_and_unmute_waits_for_a_keyframe() {
     let t0 = Instant::now();
     let mut room = room_with_publisher(t0);
-    room.handle_rtp(TrackId(10), None, packet(1, 0, VP8_PT, vp8(true, 0), t0), t0);
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t0),
+        t0,
+    );
     assert_eq!(sent_to(&drain(&mut room), 2).len(), 1);
     room.handle_mute(TrackId(10), true, t0).unwrap();
     let out = drain(&mut room);
-    assert_eq!(out.iter().filter(|o| matches!(o, Output::Event { event: RoomEvent::TrackMuted { muted: true, .. }, .. })).count(), 3);
-    room.handle_rtp(TrackId(10), None, packet(2, 3000, VP8_PT, vp8(true, 0), t0), t0);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(
+                o,
+                Output::Event {
+                    event: RoomEvent::TrackMuted { muted: true, .. },
+                    ..
+                }
+            ))
+            .count(),
+        3
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(2, 3000, VP8_PT, vp8(true, 0), t0),
+        t0,
+    );
     assert!(sent_to(&drain(&mut room), 2).is_empty());
     let t1 = t0 + Duration::from_secs(2);
     room.handle_mute(TrackId(10), false, t1).unwrap();
-    assert!(!keyframe_requests(&drain(&mut room)).is_empty(), "unmute asks for a keyframe");
-    room.handle_rtp(TrackId(10), None, packet(3, 6000, VP8_PT, vp8(false, 0), t1), t1);
-    assert!(sent_to(&drain(&mut room), 2).is_empty(), "a delta frame after unmute would not decode");
-    room.handle_rtp(TrackId(10), None, packet(4, 9000, VP8_PT, vp8(true, 0), t1), t1);
+    assert!(
+        !keyframe_requests(&drain(&mut room)).is_empty(),
+        "unmute asks for a keyframe"
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(3, 6000, VP8_PT, vp8(false, 0), t1),
+        t1,
+    );
+    assert!(
+        sent_to(&drain(&mut room), 2).is_empty(),
+        "a delta frame after unmute would not decode"
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(4, 9000, VP8_PT, vp8(true, 0), t1),
+        t1,
+    );
     assert_eq!(sent_to(&drain(&mut room), 2).len(), 1);
 }
 
@@ -250,9 +376,22 @@ fn leave_removes_tracks_everywhere_and_rejoin_works() {
     assert_eq!(room.participant_count(), 2);
     assert!(room.track(TrackId(10)).is_none());
     // Packets of the gone track are dropped and counted, not panicked on.
-    room.handle_rtp(TrackId(10), None, packet(1, 0, VP8_PT, vp8(true, 0), t0), t0);
-    assert_eq!(room.drop_counts().find(|(r, _)| *r == DropReason::UnknownSource).map(|(_, n)| n), Some(1));
-    assert_eq!(room.handle_leave(ParticipantId(1), t0), Err(CoreError::UnknownParticipant(ParticipantId(1))));
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t0),
+        t0,
+    );
+    assert_eq!(
+        room.drop_counts()
+            .find(|(r, _)| *r == DropReason::UnknownSource)
+            .map(|(_, n)| n),
+        Some(1)
+    );
+    assert_eq!(
+        room.handle_leave(ParticipantId(1), t0),
+        Err(CoreError::UnknownParticipant(ParticipantId(1)))
+    );
     let mut again = participant(4);
     again.identity = "user1".into();
     room.handle_join(again, t0).unwrap();
@@ -272,8 +411,13 @@ fn data_is_relayed_to_others_with_permissions() {
     drain(&mut room);
     room.handle_data(ParticipantId(1), "hello").unwrap();
     let out = drain(&mut room);
-    assert!(matches!(&out[..], [Output::SendData { to, from, payload }] if to == &vec![ParticipantId(2)] && *from == ParticipantId(1) && &**payload == "hello"));
-    assert_eq!(room.handle_data(ParticipantId(3), "x"), Err(CoreError::PermissionDenied("can_publish_data")));
+    assert!(
+        matches!(&out[..], [Output::SendData { to, from, payload }] if to == &vec![ParticipantId(2)] && *from == ParticipantId(1) && &**payload == "hello")
+    );
+    assert_eq!(
+        room.handle_data(ParticipantId(3), "x"),
+        Err(CoreError::PermissionDenied("can_publish_data"))
+    );
 }
 
 #[test]
@@ -284,10 +428,20 @@ fn publish_needs_permission_and_own_tracks_cannot_be_subscribed() {
     viewer.permissions.can_publish = false;
     room.handle_join(viewer, t0).unwrap();
     room.handle_join(participant(2), t0).unwrap();
-    assert_eq!(room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0), Err(CoreError::PermissionDenied("can_publish")));
-    room.handle_publish(track(11, 2, Codec::Vp8, &[]), t0).unwrap();
-    assert!(room.handle_subscribe(ParticipantId(2), TrackId(11), true, t0).is_err());
-    assert_eq!(room.handle_subscribe(ParticipantId(1), TrackId(99), true, t0), Err(CoreError::UnknownTrack(TrackId(99))));
+    assert_eq!(
+        room.handle_publish(track(10, 1, Codec::Vp8, &[]), t0),
+        Err(CoreError::PermissionDenied("can_publish"))
+    );
+    room.handle_publish(track(11, 2, Codec::Vp8, &[]), t0)
+        .unwrap();
+    assert!(
+        room.handle_subscribe(ParticipantId(2), TrackId(11), true, t0)
+            .is_err()
+    );
+    assert_eq!(
+        room.handle_subscribe(ParticipantId(1), TrackId(99), true, t0),
+        Err(CoreError::UnknownTrack(TrackId(99)))
+    );
 }
 
 #[test]
@@ -295,19 +449,38 @@ fn unsubscribe_and_resubscribe() {
     let t0 = Instant::now();
     let mut room = room_with_publisher(t0);
     drain(&mut room);
-    room.handle_subscribe(ParticipantId(2), TrackId(10), false, t0).unwrap();
+    room.handle_subscribe(ParticipantId(2), TrackId(10), false, t0)
+        .unwrap();
     let out = drain(&mut room);
-    assert!(matches!(&out[..], [Output::RemoveDownTrack { to, track }] if *to == ParticipantId(2) && *track == TrackId(10)));
-    room.handle_rtp(TrackId(10), None, packet(1, 0, VP8_PT, vp8(true, 0), t0), t0);
+    assert!(
+        matches!(&out[..], [Output::RemoveDownTrack { to, track }] if *to == ParticipantId(2) && *track == TrackId(10))
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t0),
+        t0,
+    );
     let out = drain(&mut room);
     assert!(sent_to(&out, 2).is_empty());
     assert_eq!(sent_to(&out, 3).len(), 1);
-    room.handle_subscribe(ParticipantId(2), TrackId(10), true, t0).unwrap();
-    assert!(drain(&mut room).iter().any(|o| matches!(o, Output::AddDownTrack { to, .. } if *to == ParticipantId(2))));
+    room.handle_subscribe(ParticipantId(2), TrackId(10), true, t0)
+        .unwrap();
+    assert!(
+        drain(&mut room)
+            .iter()
+            .any(|o| matches!(o, Output::AddDownTrack { to, .. } if *to == ParticipantId(2)))
+    );
 }
 
 /// Sends one keyframe-started frame on each live layer at `t`.
-fn simulcast_frame(room: &mut Room, seqs: &mut [u64; 3], live: &[&str], key: bool, t: Instant) -> Vec<Output> {
+fn simulcast_frame(
+    room: &mut Room,
+    seqs: &mut [u64; 3],
+    live: &[&str],
+    key: bool,
+    t: Instant,
+) -> Vec<Output> {
     for (i, rid) in ["q", "h", "f"].iter().enumerate() {
         if !live.contains(rid) {
             continue;
@@ -315,7 +488,18 @@ fn simulcast_frame(room: &mut Room, seqs: &mut [u64; 3], live: &[&str], key: boo
         seqs[i] += 1;
         // Unrelated sequence and timestamp spaces per layer, as browsers send them.
         let ts = (i as u32) * 1_000_000_000 + (seqs[i] as u32) * 3000;
-        room.handle_rtp(TrackId(10), Some(rid), packet(seqs[i] + (i as u64) * 20_000, ts, VP8_PT, vp8(key, i as u8), t), t);
+        room.handle_rtp(
+            TrackId(10),
+            Some(rid),
+            packet(
+                seqs[i] + (i as u64) * 20_000,
+                ts,
+                VP8_PT,
+                vp8(key, i as u8),
+                t,
+            ),
+            t,
+        );
     }
     drain(room)
 }
@@ -326,8 +510,10 @@ fn simulcast_sends_the_best_live_layer_and_falls_back_when_it_stops() {
     let mut room = Room::new(RoomConfig::default());
     room.handle_join(participant(1), t0).unwrap();
     room.handle_join(participant(2), t0).unwrap();
-    room.handle_publish(track(10, 1, Codec::Vp8, &["q", "h", "f"]), t0).unwrap();
-    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &["q", "h", "f"]), t0)
+        .unwrap();
+    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0)
+        .unwrap();
     drain(&mut room);
     let mut seqs = [0u64; 3];
     let mut t = t0;
@@ -336,7 +522,11 @@ fn simulcast_sends_the_best_live_layer_and_falls_back_when_it_stops() {
     let mut record = |out: &[Output], sent: &mut Vec<MediaPacket>| {
         sent.extend(sent_to(out, 2));
         for o in out {
-            if let Output::Event { event: RoomEvent::Subscription { layer, .. }, .. } = o {
+            if let Output::Event {
+                event: RoomEvent::Subscription { layer, .. },
+                ..
+            } = o
+            {
                 layers_seen.push(layer.clone());
             }
         }
@@ -361,7 +551,10 @@ fn simulcast_sends_the_best_live_layer_and_falls_back_when_it_stops() {
         requested.extend(keyframe_requests(&out));
         record(&out, &mut sent);
     }
-    assert!(requested.contains(&(Some("h".into()), KeyframeKind::Pli)), "switching asks for a keyframe of the new layer: {requested:?}");
+    assert!(
+        requested.contains(&(Some("h".into()), KeyframeKind::Pli)),
+        "switching asks for a keyframe of the new layer: {requested:?}"
+    );
     // The publisher answers with a keyframe on h: the switch happens there.
     t += Duration::from_millis(33);
     let out = simulcast_frame(&mut room, &mut seqs, &["q", "h"], true, t);
@@ -372,14 +565,28 @@ fn simulcast_sends_the_best_live_layer_and_falls_back_when_it_stops() {
         record(&out, &mut sent);
     }
     let after: Vec<_> = sent.iter().skip(10).collect();
-    assert_eq!(after.len(), 4, "nothing between the stop and the new keyframe, then h");
+    assert_eq!(
+        after.len(),
+        4,
+        "nothing between the stop and the new keyframe, then h"
+    );
     assert!(after.iter().all(|p| p.payload[4] == 1));
     for w in sent.windows(2) {
-        assert_eq!(w[1].seq.0, w[0].seq.0 + 1, "one continuous sequence across the switch");
+        assert_eq!(
+            w[1].seq.0,
+            w[0].seq.0 + 1,
+            "one continuous sequence across the switch"
+        );
     }
     let gap = sent[10].timestamp.wrapping_sub(sent[9].timestamp);
-    assert!(gap > 0 && gap < 90_000 * 2, "timestamps continue by wall time across the switch, got {gap}");
-    assert_eq!(layers_seen, vec![Some("f".to_string()), Some("h".to_string())]);
+    assert!(
+        gap > 0 && gap < 90_000 * 2,
+        "timestamps continue by wall time across the switch, got {gap}"
+    );
+    assert_eq!(
+        layers_seen,
+        vec![Some("f".to_string()), Some("h".to_string())]
+    );
 }
 
 #[test]
@@ -388,12 +595,18 @@ fn subscriber_cap_limits_the_layer() {
     let mut room = Room::new(RoomConfig::default());
     room.handle_join(participant(1), t0).unwrap();
     room.handle_join(participant(2), t0).unwrap();
-    room.handle_publish(track(10, 1, Codec::Vp8, &["q", "h", "f"]), t0).unwrap();
-    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &["q", "h", "f"]), t0)
+        .unwrap();
+    room.handle_down_track_negotiated(ParticipantId(2), TrackId(10), vec![(VP8_PT, 100)], t0)
+        .unwrap();
     room.handle_set_subscription(
         ParticipantId(2),
         TrackId(10),
-        SubscriptionCaps { max_width: Some(160), max_height: Some(90), ..Default::default() },
+        SubscriptionCaps {
+            max_width: Some(160),
+            max_height: Some(90),
+            ..Default::default()
+        },
         t0,
     )
     .unwrap();
@@ -404,7 +617,15 @@ fn subscriber_cap_limits_the_layer() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].payload[4], 0, "a 160x90 element gets the low layer");
     assert_eq!(
-        room.handle_set_subscription(ParticipantId(2), TrackId(10), SubscriptionCaps { layer: Some("x".into()), ..Default::default() }, t0),
+        room.handle_set_subscription(
+            ParticipantId(2),
+            TrackId(10),
+            SubscriptionCaps {
+                layer: Some("x".into()),
+                ..Default::default()
+            },
+            t0
+        ),
         Err(CoreError::UnknownLayer("x".into()))
     );
 }

@@ -65,7 +65,9 @@ impl PublishedTrack {
     /// publishing: browsers start all layers together but their first packets arrive one layer
     /// after the other, and switching up through each of them would cost a keyframe each.
     pub fn is_live(&self, layer: usize, now: Instant, timeout: Duration) -> bool {
-        let Some(state) = self.layers.get(layer) else { return false };
+        let Some(state) = self.layers.get(layer) else {
+            return false;
+        };
         let since = state.last_packet.unwrap_or(self.published_at);
         now.saturating_duration_since(since) < timeout
     }
@@ -83,7 +85,12 @@ impl PublishedTrack {
     pub fn max_layer_for(&self, caps: &SubscriptionCaps) -> usize {
         let top = self.layers.len() - 1;
         if let Some(rid) = &caps.layer {
-            return self.info.layers.iter().position(|l| &l.rid == rid).unwrap_or(top);
+            return self
+                .info
+                .layers
+                .iter()
+                .position(|l| &l.rid == rid)
+                .unwrap_or(top);
         }
         if caps.max_width.is_none() && caps.max_height.is_none() {
             return top;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,13 +28,29 @@ pub struct DevTokenRequest {
 }
 
 /// Issues a participant token for `room` as `identity`, signed with the dev key.
-pub async fn token(State(_state): State<AppState>, JsonBody(req): JsonBody<DevTokenRequest>) -> Result<Json<Value>, ApiError> {
+pub async fn token(
+    State(_state): State<AppState>,
+    JsonBody(req): JsonBody<DevTokenRequest>,
+) -> Result<Json<Value>, ApiError> {
     if req.room.is_empty() || req.identity.is_empty() {
-        return Err(ApiError::bad_request("bad_request", "room and identity must not be empty"));
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "room and identity must not be empty",
+        ));
     }
     if req.room.len() > 128 || req.identity.len() > 128 {
-        return Err(ApiError::bad_request("bad_request", "room and identity are at most 128 characters"));
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "room and identity are at most 128 characters",
+        ));
     }
-    let token = token_for(DEV_API_KEY, DEV_API_SECRET, Some(&req.room), &req.identity, req.admin, DEV_TOKEN_TTL);
+    let token = token_for(
+        DEV_API_KEY,
+        DEV_API_SECRET,
+        Some(&req.room),
+        &req.identity,
+        req.admin,
+        DEV_TOKEN_TTL,
+    );
     Ok(Json(json!({ "token": token })))
 }

@@ -1,8 +1,8 @@
 //! Liveness and readiness probes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -15,7 +15,10 @@ pub async fn healthz() -> Json<Value> {
 /// 200 while accepting participants, 503 while draining.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
     } else {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     }

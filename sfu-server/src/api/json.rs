@@ -21,23 +21,28 @@ where
         match axum::Json::<serde_json::Value>::from_request(req, state).await {
             // Every request body of the API is an object; serde would also take a struct
             // from an array, which is never what a caller meant.
-            Ok(axum::Json(v)) if !v.is_object() => {
-                Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"))
-            }
-            Ok(axum::Json(v)) => serde_json::from_value(v)
-                .map(JsonBody)
-                .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid request body: {e}"))),
+            Ok(axum::Json(v)) if !v.is_object() => Err(ApiError::bad_request(
+                "invalid_body",
+                "the request body must be a JSON object",
+            )),
+            Ok(axum::Json(v)) => serde_json::from_value(v).map(JsonBody).map_err(|e| {
+                ApiError::bad_request("invalid_body", format!("invalid request body: {e}"))
+            }),
             Err(rejection) => Err(match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large")
-                }
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body too large",
+                ),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     "expected Content-Type: application/json",
                 ),
                 _ => match rejection {
-                    JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", e.body_text()),
+                    JsonRejection::JsonSyntaxError(e) => {
+                        ApiError::bad_request("invalid_json", e.body_text())
+                    }
                     other => ApiError::bad_request("invalid_body", other.body_text()),
                 },
             }),

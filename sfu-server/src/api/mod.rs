@@ -6,10 +6,10 @@ mod health;
 mod json;
 mod rooms;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -22,7 +22,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rooms", post(rooms::create).get(rooms::list))
         .route("/v1/rooms/{room}", get(rooms::get).delete(rooms::delete))
         .route("/v1/rooms/{room}/participants", get(rooms::participants))
-        .route("/v1/rooms/{room}/participants/{identity}", delete(rooms::remove_participant))
+        .route(
+            "/v1/rooms/{room}/participants/{identity}",
+            delete(rooms::remove_participant),
+        )
         .route(
             "/v1/rooms/{room}/participants/{identity}/tracks/{track_id}/mute",
             post(rooms::mute_track),
@@ -34,7 +37,8 @@ pub fn router(state: AppState) -> Router {
     api = match &state.config.server.static_dir {
         // An operator's own page replaces the embedded demo.
         Some(dir) => api.fallback_service(
-            tower_http::services::ServeDir::new(dir).not_found_service(axum::routing::any(not_found)),
+            tower_http::services::ServeDir::new(dir)
+                .not_found_service(axum::routing::any(not_found)),
         ),
         None => api.route("/", get(crate::demo::index)).fallback(not_found),
     };
@@ -57,7 +61,11 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         return CorsLayer::new();
     }
     let layer = CorsLayer::new()
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::DELETE])
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::DELETE,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)
@@ -68,7 +76,11 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -82,7 +94,10 @@ pub(crate) struct Bearer(pub Claims);
 impl axum::extract::FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         bearer(state, &parts.headers).map(Bearer)
     }
 }
@@ -92,11 +107,23 @@ pub(crate) fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, Ap
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_token", "an Authorization: Bearer token is required"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "an Authorization: Bearer token is required",
+            )
+        })?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
     Ok(state.auth.verify(token.trim())?)
 }
 

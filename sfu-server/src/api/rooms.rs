@@ -31,12 +31,18 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<(StatusCode, Json<RoomJson>), ApiError> {
     claims.require(Grant::RoomCreate, Some(&body.name))?;
-    let room = state.media.create_room(body.name, body.max_participants, body.empty_timeout_s).await?;
+    let room = state
+        .media
+        .create_room(body.name, body.max_participants, body.empty_timeout_s)
+        .await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
 
 /// `GET /v1/rooms`.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let claims = bearer(&state, &headers)?;
     claims.require(Grant::RoomList, None)?;
     let mut rooms = state.media.list_rooms().await?;
@@ -48,20 +54,32 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
 }
 
 /// `GET /v1/rooms/{room}`.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(room): Path<String>) -> Result<Json<RoomJson>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Result<Json<RoomJson>, ApiError> {
     bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
     Ok(Json(state.media.get_room(room).await?))
 }
 
 /// `DELETE /v1/rooms/{room}`.
-pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(room): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
     bearer(&state, &headers)?.require(Grant::RoomCreate, Some(&room))?;
     state.media.delete_room(room).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/rooms/{room}/participants`.
-pub async fn participants(State(state): State<AppState>, headers: HeaderMap, Path(room): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn participants(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
     let participants = state.media.list_participants(room).await?;
     Ok(Json(json!({ "participants": participants })))
@@ -93,12 +111,20 @@ pub async fn mute_track(
     JsonBody(body): JsonBody<Mute>,
 ) -> Result<Json<TrackJson>, ApiError> {
     claims.require(Grant::RoomAdmin, Some(&room))?;
-    Ok(Json(state.media.mute_track(room, identity, track_id, body.muted).await?))
+    Ok(Json(
+        state
+            .media
+            .mute_track(room, identity, track_id, body.muted)
+            .await?,
+    ))
 }
 
 /// `GET /v1/stats` (extension, room_list grant): media plane counters, including datagrams
 /// dropped as malformed or unroutable and RTP not forwarded, by reason.
-pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     bearer(&state, &headers)?.require(Grant::RoomList, None)?;
     let stats = state.media.stats().await?;
     Ok(Json(serde_json::to_value(stats).unwrap_or_default()))

@@ -80,7 +80,9 @@ impl RoomError {
     /// HTTP status for the REST API.
     pub fn http_status(&self) -> u16 {
         match self {
-            RoomError::RoomNotFound(_) | RoomError::ParticipantNotFound(_) | RoomError::TrackNotFound(_) => 404,
+            RoomError::RoomNotFound(_)
+            | RoomError::ParticipantNotFound(_)
+            | RoomError::TrackNotFound(_) => 404,
             RoomError::RoomExists(_) | RoomError::RoomFull(_) => 409,
             RoomError::BadRequest(_) => 400,
             RoomError::Draining | RoomError::Unavailable => 503,

@@ -43,8 +43,11 @@ impl MediaHandle {
     /// Binds the media socket and starts the worker thread.
     pub fn start(settings: WorkerSettings) -> Result<MediaHandle, StartError> {
         let addr = settings.udp_addr;
-        let std_socket = socket::bind(addr, settings.socket_buffer_bytes).map_err(|source| StartError { addr, source })?;
-        let udp_addr = std_socket.local_addr().map_err(|source| StartError { addr, source })?;
+        let std_socket = socket::bind(addr, settings.socket_buffer_bytes)
+            .map_err(|source| StartError { addr, source })?;
+        let udp_addr = std_socket
+            .local_addr()
+            .map_err(|source| StartError { addr, source })?;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let thread = std::thread::Builder::new()
             .name("media-worker".into())
@@ -57,9 +60,15 @@ impl MediaHandle {
         })
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RoomError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RoomError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| RoomError::Unavailable)?;
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| RoomError::Unavailable)?;
         rx.await.map_err(|_| RoomError::Unavailable)
     }
 
@@ -70,17 +79,37 @@ impl MediaHandle {
 
     /// Forwards a client message of a joined participant.
     pub async fn signal(&self, participant: ParticipantId, message: ClientMessage) {
-        let _ = self.commands.send(Command::Signal { participant, message }).await;
+        let _ = self
+            .commands
+            .send(Command::Signal {
+                participant,
+                message,
+            })
+            .await;
     }
 
     /// The participant's WebSocket closed.
     pub async fn disconnected(&self, participant: ParticipantId) {
-        let _ = self.commands.send(Command::Disconnected { participant }).await;
+        let _ = self
+            .commands
+            .send(Command::Disconnected { participant })
+            .await;
     }
 
     /// `POST /v1/rooms`.
-    pub async fn create_room(&self, name: String, max_participants: Option<u32>, empty_timeout_s: Option<u64>) -> Result<RoomJson, RoomError> {
-        self.ask(|reply| Command::CreateRoom { name, max_participants, empty_timeout_s, reply }).await?
+    pub async fn create_room(
+        &self,
+        name: String,
+        max_participants: Option<u32>,
+        empty_timeout_s: Option<u64>,
+    ) -> Result<RoomJson, RoomError> {
+        self.ask(|reply| Command::CreateRoom {
+            name,
+            max_participants,
+            empty_timeout_s,
+            reply,
+        })
+        .await?
     }
 
     /// `GET /v1/rooms`.
@@ -95,22 +124,46 @@ impl MediaHandle {
 
     /// `DELETE /v1/rooms/{room}`.
     pub async fn delete_room(&self, name: String) -> Result<(), RoomError> {
-        self.ask(|reply| Command::DeleteRoom { name, reply }).await?
+        self.ask(|reply| Command::DeleteRoom { name, reply })
+            .await?
     }
 
     /// `GET /v1/rooms/{room}/participants`.
     pub async fn list_participants(&self, room: String) -> Result<Vec<ParticipantJson>, RoomError> {
-        self.ask(|reply| Command::ListParticipants { room, reply }).await?
+        self.ask(|reply| Command::ListParticipants { room, reply })
+            .await?
     }
 
     /// `DELETE /v1/rooms/{room}/participants/{identity}`.
-    pub async fn remove_participant(&self, room: String, identity: String) -> Result<(), RoomError> {
-        self.ask(|reply| Command::RemoveParticipant { room, identity, reply }).await?
+    pub async fn remove_participant(
+        &self,
+        room: String,
+        identity: String,
+    ) -> Result<(), RoomError> {
+        self.ask(|reply| Command::RemoveParticipant {
+            room,
+            identity,
+            reply,
+        })
+        .await?
     }
 
     /// `POST …/tracks/{track_id}/mute`.
-    pub async fn mute_track(&self, room: String, identity: String, track_id: String, muted: bool) -> Result<TrackJson, RoomError> {
-        self.ask(|reply| Command::MuteTrack { room, identity, track_id, muted, reply }).await?
+    pub async fn mute_track(
+        &self,
+        room: String,
+        identity: String,
+        track_id: String,
+        muted: bool,
+    ) -> Result<TrackJson, RoomError> {
+        self.ask(|reply| Command::MuteTrack {
+            room,
+            identity,
+            track_id,
+            muted,
+            reply,
+        })
+        .await?
     }
 
     /// Refuses new joins from now on.

@@ -76,7 +76,11 @@ impl RoomEntry {
                 t.received = Some(
                     rids.into_iter()
                         .zip(counters)
-                        .map(|(rid, (packets, bytes))| LayerCountersJson { rid, packets, bytes })
+                        .map(|(rid, (packets, bytes))| LayerCountersJson {
+                            rid,
+                            packets,
+                            bytes,
+                        })
                         .collect(),
                 );
             }

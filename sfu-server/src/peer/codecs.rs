@@ -27,7 +27,10 @@ pub(super) fn core_codec(codec: str0m::format::Codec) -> Codec {
 
 /// The codecs negotiated on `mid` (all configured ones when the remote listed none).
 pub(super) fn negotiated_params(rtc: &Rtc, mid: Mid) -> Vec<CodecParams> {
-    let remote: Vec<_> = rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+    let remote: Vec<_> = rtc
+        .media(mid)
+        .map(|m| m.remote_pts().to_vec())
+        .unwrap_or_default();
     rtc.codec_config()
         .params()
         .iter()
@@ -38,7 +41,10 @@ pub(super) fn negotiated_params(rtc: &Rtc, mid: Mid) -> Vec<CodecParams> {
 
 /// For each publisher payload type, the subscriber's payload type of the same codec on `mid`.
 pub(super) fn map_payload_types(rtc: &Rtc, mid: Mid, publisher: &[CodecParams]) -> Vec<(u8, u8)> {
-    let remote: Vec<_> = rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+    let remote: Vec<_> = rtc
+        .media(mid)
+        .map(|m| m.remote_pts().to_vec())
+        .unwrap_or_default();
     publisher
         .iter()
         .filter_map(|p| {

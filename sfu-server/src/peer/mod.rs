@@ -21,8 +21,8 @@ use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 pub use codecs::CodecParams;
-pub use negotiation::NegotiationError;
 use negotiation::Negotiation;
+pub use negotiation::NegotiationError;
 
 /// The label of the data channel relayed between participants (API.md "Data").
 pub const DATA_CHANNEL_LABEL: &str = "data";
@@ -34,7 +34,12 @@ pub struct Datagram<'a> {
 
 impl<'a> Datagram<'a> {
     /// Parses a datagram; None for bytes that are no STUN, DTLS, RTP or RTCP at all.
-    pub fn parse(now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &'a [u8]) -> Option<Self> {
+    pub fn parse(
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &'a [u8],
+    ) -> Option<Self> {
         let contents = bytes.try_into().ok()?;
         Some(Datagram {
             input: Input::Receive(
@@ -158,11 +163,7 @@ pub struct PeerConfig {
 
 impl Peer {
     /// A new connection with the server's codecs and candidates, in ICE-lite RTP mode.
-    pub fn new(
-        participant: ParticipantId,
-        config: &PeerConfig,
-        now: Instant,
-    ) -> Self {
+    pub fn new(participant: ParticipantId, config: &PeerConfig, now: Instant) -> Self {
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -201,7 +202,9 @@ impl Peer {
     /// a spoofed or corrupt datagram must not end a session.
     pub fn handle_datagram(&mut self, datagram: Datagram, now: Instant) -> Result<(), String> {
         self.last_receive = now;
-        self.rtc.handle_input(datagram.input).map_err(|e| e.to_string())
+        self.rtc
+            .handle_input(datagram.input)
+            .map_err(|e| e.to_string())
     }
 
     /// Advances time.
@@ -264,21 +267,28 @@ impl Peer {
                 Some(Polled::Event(PeerEvent::Disconnected))
             }
             Event::Closed => Some(Polled::Event(PeerEvent::Disconnected)),
-            Event::MediaAdded(added) => self.on_media_added(added.mid, added.kind, added.direction, added.simulcast),
+            Event::MediaAdded(added) => {
+                self.on_media_added(added.mid, added.kind, added.direction, added.simulcast)
+            }
             Event::MediaChanged(changed) => {
-                let receiving = matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
+                let receiving =
+                    matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
                 if !receiving && let Some(track) = self.published.remove(&changed.mid) {
                     self.ssrc_cache.retain(|_, (t, _)| *t != track);
                     return Some(Polled::Event(PeerEvent::TrackRemoved(track)));
                 }
                 // A client that re-enables a transceiver it had set inactive publishes anew.
-                if receiving && !self.published.contains_key(&changed.mid) && !self.negotiation.is_down_mid(changed.mid) {
+                if receiving
+                    && !self.published.contains_key(&changed.mid)
+                    && !self.negotiation.is_down_mid(changed.mid)
+                {
                     let media = self.rtc.media(changed.mid)?;
                     let kind = media.kind();
                     let rids: Vec<str0m::media::SimulcastLayer> = match media.rids_rx() {
-                        str0m::media::Rids::Specific(rids) => {
-                            rids.iter().map(|r| str0m::media::SimulcastLayer::new(r)).collect()
-                        }
+                        str0m::media::Rids::Specific(rids) => rids
+                            .iter()
+                            .map(|r| str0m::media::SimulcastLayer::new(r))
+                            .collect(),
                         _ => Vec::new(),
                     };
                     let simulcast = (!rids.is_empty()).then(|| {
@@ -421,7 +431,12 @@ impl Peer {
 
     /// Asks the remote publisher for a keyframe of a published track (layer `rid`).
     pub fn request_keyframe(&mut self, track: TrackId, rid: Option<&str>, kind: KeyframeKind) {
-        let Some(mid) = self.published.iter().find(|(_, t)| **t == track).map(|(m, _)| *m) else {
+        let Some(mid) = self
+            .published
+            .iter()
+            .find(|(_, t)| **t == track)
+            .map(|(m, _)| *m)
+        else {
             return;
         };
         let kind = match kind {
@@ -438,7 +453,10 @@ impl Peer {
     /// Sends a text message on the `data` channel (ours if open, else the client's).
     pub fn send_data(&mut self, text: &str) -> bool {
         // Ours first (the client receives it via `ondatachannel`), else any open `data` channel.
-        let candidates = self.server_channel.into_iter().chain(self.data_channels.iter().copied());
+        let candidates = self
+            .server_channel
+            .into_iter()
+            .chain(self.data_channels.iter().copied());
         for id in candidates.collect::<Vec<_>>() {
             if let Some(mut ch) = self.rtc.channel(id) {
                 return ch.write(false, text.as_bytes()).unwrap_or(false);
@@ -461,7 +479,12 @@ impl Peer {
 
     /// The payload types of a published track's m-line, with their codec parameters.
     pub fn published_codecs(&self, track: TrackId) -> Vec<CodecParams> {
-        let Some(mid) = self.published.iter().find(|(_, t)| **t == track).map(|(m, _)| *m) else {
+        let Some(mid) = self
+            .published
+            .iter()
+            .find(|(_, t)| **t == track)
+            .map(|(m, _)| *m)
+        else {
             return Vec::new();
         };
         codecs::negotiated_params(&self.rtc, mid)
@@ -483,7 +506,9 @@ mod tests {
     #[test]
     fn server_offer_before_any_client_offer() {
         let now = Instant::now();
-        let config = PeerConfig { candidates: vec!["127.0.0.1:7882".parse().unwrap()] };
+        let config = PeerConfig {
+            candidates: vec!["127.0.0.1:7882".parse().unwrap()],
+        };
         let mut peer = Peer::new(ParticipantId(1), &config, now);
         peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
         let offer = peer.make_offer(now).expect("an offer");

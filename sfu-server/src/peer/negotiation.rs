@@ -79,7 +79,9 @@ impl Negotiation {
 impl Peer {
     /// The room wants this peer to receive `track`; takes effect with the next server offer.
     pub fn want_down_track(&mut self, track: TrackId, publisher: ParticipantId, kind: MediaKind) {
-        self.negotiation.wanted.insert(track, DownSpec { publisher, kind });
+        self.negotiation
+            .wanted
+            .insert(track, DownSpec { publisher, kind });
     }
 
     /// The room no longer sends `track` to this peer.
@@ -168,8 +170,13 @@ impl Peer {
 
     /// Applies the client's answer to our offer. Returns the down tracks it negotiated.
     pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<TrackId>, NegotiationError> {
-        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
-        let pending = self.negotiation.pending.take().ok_or(NegotiationError::NoPendingOffer)?;
+        let answer = SdpAnswer::from_sdp_string(sdp)
+            .map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
+        let pending = self
+            .negotiation
+            .pending
+            .take()
+            .ok_or(NegotiationError::NoPendingOffer)?;
         let result = self.rtc.sdp_api().accept_answer(pending.offer, answer);
         let n = &mut self.negotiation;
         for track in &pending.removed {
@@ -195,8 +202,13 @@ impl Peer {
     }
 
     /// Answers a client offer; `Ok(None)` when it crossed our pending offer and was ignored.
-    pub fn accept_offer(&mut self, sdp: &str, now: Instant) -> Result<Option<String>, NegotiationError> {
-        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
+    pub fn accept_offer(
+        &mut self,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<Option<String>, NegotiationError> {
+        let offer = SdpOffer::from_sdp_string(sdp)
+            .map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
         if self.negotiation.pending.is_some() {
             self.negotiation.client_reoffer_until = Some(now + REOFFER_GRACE);
             return Ok(None);

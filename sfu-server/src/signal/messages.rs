@@ -14,7 +14,11 @@ pub struct CandidateJson {
     #[serde(rename = "sdpMid", default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
     /// The m-line's index.
-    #[serde(rename = "sdpMLineIndex", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sdpMLineIndex",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_m_line_index: Option<u16>,
 }
 
@@ -258,7 +262,9 @@ impl ServerMessage {
 
     /// The JSON text of the message.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"serialization failed"}"#.to_owned())
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"serialization failed"}"#.to_owned()
+        })
     }
 }
 
@@ -268,11 +274,30 @@ mod tests {
 
     #[test]
     fn parse_tells_errors_apart() {
-        assert_eq!(ClientMessage::parse("{nope").unwrap_err().code(), "invalid_json");
-        assert_eq!(ClientMessage::parse("{}").unwrap_err().code(), "missing_type");
-        assert_eq!(ClientMessage::parse(r#"{"type":"dance"}"#).unwrap_err().code(), "unknown_type");
-        assert_eq!(ClientMessage::parse(r#"{"type":"offer"}"#).unwrap_err().code(), "invalid_message");
-        assert_eq!(ClientMessage::parse(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave));
+        assert_eq!(
+            ClientMessage::parse("{nope").unwrap_err().code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            ClientMessage::parse("{}").unwrap_err().code(),
+            "missing_type"
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"dance"}"#)
+                .unwrap_err()
+                .code(),
+            "unknown_type"
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"offer"}"#)
+                .unwrap_err()
+                .code(),
+            "invalid_message"
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"leave"}"#),
+            Ok(ClientMessage::Leave)
+        );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#)
                 .map(|m| matches!(m, ClientMessage::Candidate { .. })),
@@ -282,9 +307,17 @@ mod tests {
 
     #[test]
     fn server_messages_have_the_api_shape() {
-        let m = ServerMessage::TrackMuted { track_id: "TR_1".into(), muted: true };
-        assert_eq!(m.to_json(), r#"{"type":"track_muted","track_id":"TR_1","muted":true}"#);
-        let m = ServerMessage::Leave { reason: "removed".into() };
+        let m = ServerMessage::TrackMuted {
+            track_id: "TR_1".into(),
+            muted: true,
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"type":"track_muted","track_id":"TR_1","muted":true}"#
+        );
+        let m = ServerMessage::Leave {
+            reason: "removed".into(),
+        };
         assert_eq!(m.to_json(), r#"{"type":"leave","reason":"removed"}"#);
     }
 }

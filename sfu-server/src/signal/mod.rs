@@ -43,16 +43,30 @@ pub async fn websocket(
         return ApiError::from(e).into_response();
     }
     if claims.sub.is_empty() {
-        return ApiError::new(axum::http::StatusCode::FORBIDDEN, "permission_denied", "the token has no identity (sub)").into_response();
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "permission_denied",
+            "the token has no identity (sub)",
+        )
+        .into_response();
     }
     if state.is_draining() {
-        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining", "the server is shutting down").into_response();
+        return ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the server is shutting down",
+        )
+        .into_response();
     }
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {
-            return ApiError::new(axum::http::StatusCode::BAD_REQUEST, "websocket_required", format!("this endpoint speaks WebSocket: {e}"))
-                .into_response();
+            return ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "websocket_required",
+                format!("this endpoint speaks WebSocket: {e}"),
+            )
+            .into_response();
         }
     };
     let max = state.config.server.max_ws_message_bytes;
@@ -85,7 +99,10 @@ async fn session(socket: WebSocket, state: AppState, claims: Claims) {
             let msg = ServerMessage::error(e.code(), e.to_string()).to_json();
             let _ = sink.send(Message::Text(msg.into())).await;
             let _ = sink
-                .send(Message::Close(Some(CloseFrame { code: CLOSE_POLICY, reason: e.code().into() })))
+                .send(Message::Close(Some(CloseFrame {
+                    code: CLOSE_POLICY,
+                    reason: e.code().into(),
+                })))
                 .await;
             return;
         }

@@ -30,9 +30,17 @@ impl Worker {
                 let result = self.join(request, now);
                 let _ = reply.send(result);
             }
-            Command::Signal { participant, message } => self.on_signal(participant, message, now),
+            Command::Signal {
+                participant,
+                message,
+            } => self.on_signal(participant, message, now),
             Command::Disconnected { participant } => self.removals.push((participant, None)),
-            Command::CreateRoom { name, max_participants, empty_timeout_s, reply } => {
+            Command::CreateRoom {
+                name,
+                max_participants,
+                empty_timeout_s,
+                reply,
+            } => {
                 let result = self.create_room(name, max_participants, empty_timeout_s, now);
                 let _ = reply.send(result);
             }
@@ -42,7 +50,12 @@ impl Worker {
                 let _ = reply.send(rooms);
             }
             Command::GetRoom { name, reply } => {
-                let _ = reply.send(self.rooms.get(&name).map(|r| r.json(true)).ok_or(RoomError::RoomNotFound(name)));
+                let _ = reply.send(
+                    self.rooms
+                        .get(&name)
+                        .map(|r| r.json(true))
+                        .ok_or(RoomError::RoomNotFound(name)),
+                );
             }
             Command::DeleteRoom { name, reply } => {
                 let result = match self.rooms.get(&name) {
@@ -60,15 +73,30 @@ impl Worker {
                 let _ = reply.send(result);
             }
             Command::ListParticipants { room, reply } => {
-                let _ = reply.send(self.rooms.get(&room).map(|r| r.participants_admin_json()).ok_or(RoomError::RoomNotFound(room)));
+                let _ = reply.send(
+                    self.rooms
+                        .get(&room)
+                        .map(|r| r.participants_admin_json())
+                        .ok_or(RoomError::RoomNotFound(room)),
+                );
             }
-            Command::RemoveParticipant { room, identity, reply } => {
+            Command::RemoveParticipant {
+                room,
+                identity,
+                reply,
+            } => {
                 let result = self.find_member(&room, &identity).map(|id| {
                     self.remove_participant(id, Some("removed".into()), now);
                 });
                 let _ = reply.send(result);
             }
-            Command::MuteTrack { room, identity, track_id, muted, reply } => {
+            Command::MuteTrack {
+                room,
+                identity,
+                track_id,
+                muted,
+                reply,
+            } => {
                 let result = self.mute_track(&room, &identity, &track_id, muted, now);
                 let _ = reply.send(result);
             }
@@ -98,7 +126,10 @@ impl Worker {
     }
 
     fn find_member(&self, room: &str, identity: &str) -> Result<ParticipantId, RoomError> {
-        let entry = self.rooms.get(room).ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
         entry
             .members
             .iter()
@@ -121,7 +152,9 @@ impl Worker {
         let entry = RoomEntry::new(
             name.clone(),
             max_participants.unwrap_or(self.settings.max_participants),
-            empty_timeout_s.map(std::time::Duration::from_secs).unwrap_or(self.settings.empty_timeout),
+            empty_timeout_s
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(self.settings.empty_timeout),
             now,
         );
         let json = entry.json(false);
@@ -145,7 +178,10 @@ impl Worker {
         if let Ok(old) = self.find_member(&request.room, &request.identity) {
             self.remove_participant(old, Some("duplicate_identity".into()), now);
         }
-        let room = self.rooms.get_mut(&request.room).ok_or_else(|| RoomError::RoomNotFound(request.room.clone()))?;
+        let room = self
+            .rooms
+            .get_mut(&request.room)
+            .ok_or_else(|| RoomError::RoomNotFound(request.room.clone()))?;
         if room.is_full() {
             return Err(RoomError::RoomFull(request.room));
         }
@@ -165,7 +201,11 @@ impl Worker {
         let joined = ServerMessage::Joined {
             room: room.json(false),
             participant: room.participant_json(id).ok_or(RoomError::Unavailable)?,
-            participants: room.participants_json().into_iter().filter(|p| p.id != id.to_string()).collect(),
+            participants: room
+                .participants_json()
+                .into_iter()
+                .filter(|p| p.id != id.to_string())
+                .collect(),
             ice_servers: self.settings.ice_servers.clone(),
         };
         let peer = Peer::new(id, &self.peer_config, now);
@@ -187,15 +227,34 @@ impl Worker {
         Ok(id)
     }
 
-    fn mute_track(&mut self, room: &str, identity: &str, track_id: &str, muted: bool, now: Instant) -> Result<TrackJson, RoomError> {
+    fn mute_track(
+        &mut self,
+        room: &str,
+        identity: &str,
+        track_id: &str,
+        muted: bool,
+        now: Instant,
+    ) -> Result<TrackJson, RoomError> {
         let owner = self.find_member(room, identity)?;
-        let track: TrackId = track_id.parse().map_err(|_| RoomError::TrackNotFound(track_id.to_owned()))?;
-        let entry = self.rooms.get_mut(room).ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let track: TrackId = track_id
+            .parse()
+            .map_err(|_| RoomError::TrackNotFound(track_id.to_owned()))?;
+        let entry = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
         if entry.core.track(track).is_none_or(|t| t.owner != owner) {
             return Err(RoomError::TrackNotFound(track_id.to_owned()));
         }
-        entry.core.handle_mute(track, muted, now).map_err(|_| RoomError::TrackNotFound(track_id.to_owned()))?;
-        let json = entry.core.track(track).map(TrackJson::from).ok_or_else(|| RoomError::TrackNotFound(track_id.to_owned()))?;
+        entry
+            .core
+            .handle_mute(track, muted, now)
+            .map_err(|_| RoomError::TrackNotFound(track_id.to_owned()))?;
+        let json = entry
+            .core
+            .track(track)
+            .map(TrackJson::from)
+            .ok_or_else(|| RoomError::TrackNotFound(track_id.to_owned()))?;
         self.route_room(room, now);
         Ok(json)
     }

@@ -106,8 +106,15 @@ struct Worker {
 }
 
 /// Runs the worker on the calling thread until the command channel closes.
-pub fn run(socket: std::net::UdpSocket, settings: WorkerSettings, commands: mpsc::Receiver<Command>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+pub fn run(
+    socket: std::net::UdpSocket,
+    settings: WorkerSettings,
+    commands: mpsc::Receiver<Command>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the media worker runtime");
@@ -132,7 +139,11 @@ pub fn run(socket: std::net::UdpSocket, settings: WorkerSettings, commands: mpsc
         let candidates: Vec<SocketAddr> = if settings.announce_ips.is_empty() {
             vec![bound]
         } else {
-            settings.announce_ips.iter().map(|ip| SocketAddr::new(*ip, bound.port())).collect()
+            settings
+                .announce_ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, bound.port()))
+                .collect()
         };
         let mut worker = Worker {
             socket,
@@ -220,7 +231,12 @@ impl Worker {
             None => {
                 // A new address: only a STUN check with a peer's ICE credentials is accepted,
                 // which also covers a client whose address changed (ICE restart, NAT rebinding).
-                let Some(id) = self.members.iter().find(|(_, m)| m.peer.accepts(&datagram)).map(|(id, _)| *id) else {
+                let Some(id) = self
+                    .members
+                    .iter()
+                    .find(|(_, m)| m.peer.accepts(&datagram))
+                    .map(|(id, _)| *id)
+                else {
                     self.stats.datagrams_unrouted += 1;
                     return;
                 };
@@ -240,7 +256,12 @@ impl Worker {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let due: Vec<ParticipantId> = self.members.iter().filter(|(_, m)| m.timeout <= now).map(|(id, _)| *id).collect();
+        let due: Vec<ParticipantId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.timeout <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in due {
             if let Some(m) = self.members.get_mut(&id) {
                 m.peer.handle_timeout(now);
@@ -282,7 +303,11 @@ impl Worker {
         let expired: Vec<String> = self
             .rooms
             .values()
-            .filter(|r| r.members.is_empty() && r.empty_since.is_some_and(|t| now.saturating_duration_since(t) >= r.empty_timeout))
+            .filter(|r| {
+                r.members.is_empty()
+                    && r.empty_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= r.empty_timeout)
+            })
             .map(|r| r.name.clone())
             .collect();
         for name in expired {
@@ -328,8 +353,17 @@ impl Worker {
 
     /// Polls one peer until it has nothing more to say; its RTP goes straight into its room.
     fn drain_peer(&mut self, id: ParticipantId, now: Instant) {
-        let Worker { members, rooms, socket, events, stats, .. } = self;
-        let Some(member) = members.get_mut(&id) else { return };
+        let Worker {
+            members,
+            rooms,
+            socket,
+            events,
+            stats,
+            ..
+        } = self;
+        let Some(member) = members.get_mut(&id) else {
+            return;
+        };
         let mut room = rooms.get_mut(&member.room);
         loop {
             match member.peer.poll() {
@@ -344,7 +378,8 @@ impl Worker {
                 Polled::Rtp { track, rid, packet } => {
                     stats.rtp_in += 1;
                     if let Some(room) = room.as_mut() {
-                        room.core.handle_rtp(track, rid.as_ref().map(Rid::as_str), packet, now);
+                        room.core
+                            .handle_rtp(track, rid.as_ref().map(Rid::as_str), packet, now);
                     }
                 }
                 Polled::Event(event) => events.push_back((id, event)),
@@ -356,7 +391,9 @@ impl Worker {
 
     /// Sends a message to a participant's WebSocket; a full or closed queue ends the session.
     fn send(&mut self, to: ParticipantId, message: &crate::signal::messages::ServerMessage) {
-        let Some(member) = self.members.get(&to) else { return };
+        let Some(member) = self.members.get(&to) else {
+            return;
+        };
         match member.session.try_send(SessionMsg::Text(message.to_json())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -369,7 +406,9 @@ impl Worker {
 
     /// Leaves a participant out of everything; `reason` is sent as `leave` first when given.
     fn remove_participant(&mut self, id: ParticipantId, reason: Option<String>, now: Instant) {
-        let Some(mut member) = self.members.remove(&id) else { return };
+        let Some(mut member) = self.members.remove(&id) else {
+            return;
+        };
         if let Some(reason) = reason {
             tracing::info!(participant = %id, identity = %member.identity, room = %member.room, %reason, "participant removed");
             let _ = member.session.try_send(SessionMsg::Leave(reason));

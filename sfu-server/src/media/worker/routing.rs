@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use sfu_core::{CoreError, LayerInfo, Output, ParticipantId, RoomEvent, TrackId, TrackInfo, TrackSource};
+use sfu_core::{
+    CoreError, LayerInfo, Output, ParticipantId, RoomEvent, TrackId, TrackInfo, TrackSource,
+};
 
 use super::Worker;
 use crate::model::{ParticipantJson, TrackJson};
@@ -26,14 +28,25 @@ fn event_message(event: RoomEvent) -> ServerMessage {
         RoomEvent::ParticipantJoined(info) => ServerMessage::ParticipantJoined {
             participant: ParticipantJson::new(&info, []),
         },
-        RoomEvent::ParticipantLeft(id) => ServerMessage::ParticipantLeft { participant_id: id.to_string() },
-        RoomEvent::TrackPublished(info) => ServerMessage::TrackPublished { track: TrackJson::from(&info) },
-        RoomEvent::TrackUnpublished(id) => ServerMessage::TrackUnpublished { track_id: id.to_string() },
+        RoomEvent::ParticipantLeft(id) => ServerMessage::ParticipantLeft {
+            participant_id: id.to_string(),
+        },
+        RoomEvent::TrackPublished(info) => ServerMessage::TrackPublished {
+            track: TrackJson::from(&info),
+        },
+        RoomEvent::TrackUnpublished(id) => ServerMessage::TrackUnpublished {
+            track_id: id.to_string(),
+        },
         RoomEvent::TrackMuted { track, muted } => ServerMessage::TrackMuted {
             track_id: track.to_string(),
             muted,
         },
-        RoomEvent::Subscription { track, layer, paused, reason } => ServerMessage::Subscription {
+        RoomEvent::Subscription {
+            track,
+            layer,
+            paused,
+            reason,
+        } => ServerMessage::Subscription {
             track_id: track.to_string(),
             layer,
             paused,
@@ -46,8 +59,12 @@ impl Worker {
     /// Carries out everything a room asked for.
     pub(super) fn route_room(&mut self, name: &str, _now: Instant) {
         loop {
-            let Some(room) = self.rooms.get_mut(name) else { return };
-            let Some(output) = room.core.poll_output() else { return };
+            let Some(room) = self.rooms.get_mut(name) else {
+                return;
+            };
+            let Some(output) = room.core.poll_output() else {
+                return;
+            };
             match output {
                 Output::SendRtp { to, track, packet } => {
                     if let Some(m) = self.members.get_mut(&to)
@@ -57,14 +74,24 @@ impl Worker {
                         self.mark_dirty(to);
                     }
                 }
-                Output::RequestKeyframe { publisher, track, rid, kind } => {
+                Output::RequestKeyframe {
+                    publisher,
+                    track,
+                    rid,
+                    kind,
+                } => {
                     if let Some(m) = self.members.get_mut(&publisher) {
                         tracing::debug!(%publisher, %track, ?rid, ?kind, "keyframe request to publisher");
                         m.peer.request_keyframe(track, rid.as_deref(), kind);
                         self.mark_dirty(publisher);
                     }
                 }
-                Output::AddDownTrack { to, track, publisher, kind } => {
+                Output::AddDownTrack {
+                    to,
+                    track,
+                    publisher,
+                    kind,
+                } => {
                     if let Some(m) = self.members.get_mut(&to) {
                         m.peer.want_down_track(track, publisher, kind);
                         self.offers_due.insert(to);
@@ -81,7 +108,9 @@ impl Worker {
                     self.send(to, &message);
                 }
                 Output::SendData { to, from, payload } => {
-                    let wrapped = serde_json::json!({ "from": from.to_string(), "payload": &*payload }).to_string();
+                    let wrapped =
+                        serde_json::json!({ "from": from.to_string(), "payload": &*payload })
+                            .to_string();
                     for id in to {
                         if let Some(m) = self.members.get_mut(&id)
                             && m.peer.send_data(&wrapped)
@@ -96,7 +125,9 @@ impl Worker {
 
     /// Sends a server offer when down tracks changed and none is in flight.
     pub(super) fn send_offer_if_due(&mut self, id: ParticipantId, now: Instant) {
-        let Some(m) = self.members.get_mut(&id) else { return };
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
         if let Some(sdp) = m.peer.make_offer(now) {
             self.send(id, &ServerMessage::Offer { sdp });
         }
@@ -104,32 +135,61 @@ impl Worker {
     }
 
     /// A subscriber's m-line for `track` is negotiated: tell the room how to map payload types.
-    pub(super) fn negotiate_down_track(&mut self, subscriber: ParticipantId, track: TrackId, now: Instant) {
-        let Some(room_name) = self.members.get(&subscriber).map(|m| m.room.clone()) else { return };
-        let Some(owner) = self.rooms.get(&room_name).and_then(|r| r.core.track(track)).map(|t| t.owner) else {
+    pub(super) fn negotiate_down_track(
+        &mut self,
+        subscriber: ParticipantId,
+        track: TrackId,
+        now: Instant,
+    ) {
+        let Some(room_name) = self.members.get(&subscriber).map(|m| m.room.clone()) else {
             return;
         };
-        let Some(codecs) = self.members.get(&owner).map(|m| m.peer.published_codecs(track)) else { return };
-        let Some(map) = self.members.get(&subscriber).map(|m| m.peer.payload_type_map(track, &codecs)) else {
+        let Some(owner) = self
+            .rooms
+            .get(&room_name)
+            .and_then(|r| r.core.track(track))
+            .map(|t| t.owner)
+        else {
+            return;
+        };
+        let Some(codecs) = self
+            .members
+            .get(&owner)
+            .map(|m| m.peer.published_codecs(track))
+        else {
+            return;
+        };
+        let Some(map) = self
+            .members
+            .get(&subscriber)
+            .map(|m| m.peer.payload_type_map(track, &codecs))
+        else {
             return;
         };
         if map.is_empty() {
             tracing::warn!(%subscriber, %track, "subscriber negotiated none of the publisher's codecs");
         }
         if let Some(room) = self.rooms.get_mut(&room_name) {
-            let _ = room.core.handle_down_track_negotiated(subscriber, track, map, now);
+            let _ = room
+                .core
+                .handle_down_track_negotiated(subscriber, track, map, now);
         }
         self.route_room(&room_name, now);
     }
 
     pub(super) fn on_peer_event(&mut self, id: ParticipantId, event: PeerEvent, now: Instant) {
-        let Some(member) = self.members.get_mut(&id) else { return };
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
         let room_name = member.room.clone();
         match event {
             PeerEvent::Connected => tracing::debug!(participant = %id, "peer connected"),
             PeerEvent::Disconnected => tracing::debug!(participant = %id, "peer disconnected"),
             PeerEvent::TrackAdded(remote) => {
-                let (source, name) = member.pending_track_info.remove(&remote.mid).unwrap_or((TrackSource::Unknown, None));
+                let (source, name) = member
+                    .pending_track_info
+                    .remove(&remote.mid)
+                    .unwrap_or((TrackSource::Unknown, None));
                 let info = TrackInfo {
                     id: remote.id,
                     owner: id,
@@ -141,14 +201,24 @@ impl Worker {
                     layers: remote
                         .rids
                         .into_iter()
-                        .map(|rid| LayerInfo { rid, width: None, height: None })
+                        .map(|rid| LayerInfo {
+                            rid,
+                            width: None,
+                            height: None,
+                        })
                         .collect(),
                     muted: false,
                 };
                 tracing::info!(participant = %id, track = %info.id, kind = info.kind.as_str(), codec = info.codec.name(), layers = info.layers.len(), "track published");
-                let result = self.rooms.get_mut(&room_name).map(|r| r.core.handle_publish(info, now));
+                let result = self
+                    .rooms
+                    .get_mut(&room_name)
+                    .map(|r| r.core.handle_publish(info, now));
                 if let Some(Err(e)) = result {
-                    self.send(id, &ServerMessage::error(core_error_code(&e), format!("cannot publish: {e}")));
+                    self.send(
+                        id,
+                        &ServerMessage::error(core_error_code(&e), format!("cannot publish: {e}")),
+                    );
                 }
             }
             PeerEvent::TrackRemoved(track) => {
@@ -162,9 +232,18 @@ impl Worker {
                 }
             }
             PeerEvent::Data(text) => {
-                let result = self.rooms.get_mut(&room_name).map(|r| r.core.handle_data(id, &text));
+                let result = self
+                    .rooms
+                    .get_mut(&room_name)
+                    .map(|r| r.core.handle_data(id, &text));
                 if let Some(Err(e)) = result {
-                    self.send(id, &ServerMessage::error(core_error_code(&e), format!("data not relayed: {e}")));
+                    self.send(
+                        id,
+                        &ServerMessage::error(
+                            core_error_code(&e),
+                            format!("data not relayed: {e}"),
+                        ),
+                    );
                 }
             }
         }

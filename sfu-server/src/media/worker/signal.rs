@@ -23,7 +23,9 @@ fn negotiation_error(e: &NegotiationError) -> ServerMessage {
 
 impl Worker {
     pub(super) fn on_signal(&mut self, id: ParticipantId, message: ClientMessage, now: Instant) {
-        let Some(member) = self.members.get_mut(&id) else { return };
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
         let room_name = member.room.clone();
         match message {
             ClientMessage::Offer { sdp } => match member.peer.accept_offer(&sdp, now) {
@@ -65,10 +67,13 @@ impl Worker {
             }
             ClientMessage::TrackInfo { mid, source, name } => {
                 let source = TrackSource::parse(&source);
-                let existing = self
-                    .rooms
-                    .get(&room_name)
-                    .and_then(|r| r.core.tracks_of(id).into_iter().find(|t| t.mid == mid).map(|t| t.id));
+                let existing = self.rooms.get(&room_name).and_then(|r| {
+                    r.core
+                        .tracks_of(id)
+                        .into_iter()
+                        .find(|t| t.mid == mid)
+                        .map(|t| t.id)
+                });
                 match existing {
                     Some(track) => {
                         if let Some(r) = self.rooms.get_mut(&room_name) {
@@ -79,39 +84,86 @@ impl Worker {
                         if member.pending_track_info.len() < MAX_PENDING_TRACK_INFO {
                             member.pending_track_info.insert(mid, (source, name));
                         } else {
-                            self.send(id, &ServerMessage::error("too_many_requests", "too many track_info messages for unknown m-lines"));
+                            self.send(
+                                id,
+                                &ServerMessage::error(
+                                    "too_many_requests",
+                                    "too many track_info messages for unknown m-lines",
+                                ),
+                            );
                         }
                     }
                 }
             }
-            ClientMessage::Subscribe { track_id, subscribe } => {
-                let Some(track) = self.parse_track(id, &track_id) else { return };
-                let result = self.rooms.get_mut(&room_name).map(|r| r.core.handle_subscribe(id, track, subscribe, now));
+            ClientMessage::Subscribe {
+                track_id,
+                subscribe,
+            } => {
+                let Some(track) = self.parse_track(id, &track_id) else {
+                    return;
+                };
+                let result = self
+                    .rooms
+                    .get_mut(&room_name)
+                    .map(|r| r.core.handle_subscribe(id, track, subscribe, now));
                 if let Some(Err(e)) = result {
-                    self.send(id, &ServerMessage::error(core_error_code(&e), e.to_string()));
+                    self.send(
+                        id,
+                        &ServerMessage::error(core_error_code(&e), e.to_string()),
+                    );
                 }
             }
-            ClientMessage::SetSubscription { track_id, max_width, max_height, layer, paused } => {
-                let Some(track) = self.parse_track(id, &track_id) else { return };
+            ClientMessage::SetSubscription {
+                track_id,
+                max_width,
+                max_height,
+                layer,
+                paused,
+            } => {
+                let Some(track) = self.parse_track(id, &track_id) else {
+                    return;
+                };
                 let caps = SubscriptionCaps {
                     layer,
                     max_width,
                     max_height,
                     paused: paused.unwrap_or(false),
                 };
-                let result = self.rooms.get_mut(&room_name).map(|r| r.core.handle_set_subscription(id, track, caps, now));
+                let result = self
+                    .rooms
+                    .get_mut(&room_name)
+                    .map(|r| r.core.handle_set_subscription(id, track, caps, now));
                 if let Some(Err(e)) = result {
-                    self.send(id, &ServerMessage::error(core_error_code(&e), e.to_string()));
+                    self.send(
+                        id,
+                        &ServerMessage::error(core_error_code(&e), e.to_string()),
+                    );
                 }
             }
             ClientMessage::Mute { track_id, muted } => {
-                let Some(track) = self.parse_track(id, &track_id) else { return };
-                let owner = self.rooms.get(&room_name).and_then(|r| r.core.track(track)).map(|t| t.owner);
+                let Some(track) = self.parse_track(id, &track_id) else {
+                    return;
+                };
+                let owner = self
+                    .rooms
+                    .get(&room_name)
+                    .and_then(|r| r.core.track(track))
+                    .map(|t| t.owner);
                 match owner {
-                    None => self.send(id, &ServerMessage::error("track_not_found", format!("track {track_id} does not exist"))),
-                    Some(owner) if owner != id => {
-                        self.send(id, &ServerMessage::error("permission_denied", "only the publisher may mute its track"))
-                    }
+                    None => self.send(
+                        id,
+                        &ServerMessage::error(
+                            "track_not_found",
+                            format!("track {track_id} does not exist"),
+                        ),
+                    ),
+                    Some(owner) if owner != id => self.send(
+                        id,
+                        &ServerMessage::error(
+                            "permission_denied",
+                            "only the publisher may mute its track",
+                        ),
+                    ),
                     Some(_) => {
                         if let Some(r) = self.rooms.get_mut(&room_name) {
                             let _ = r.core.handle_mute(track, muted, now);
@@ -128,7 +180,13 @@ impl Worker {
         match text.parse::<TrackId>() {
             Ok(t) => Some(t),
             Err(_) => {
-                self.send(id, &ServerMessage::error("track_not_found", format!("track {text:?} does not exist")));
+                self.send(
+                    id,
+                    &ServerMessage::error(
+                        "track_not_found",
+                        format!("track {text:?} does not exist"),
+                    ),
+                );
                 None
             }
         }
