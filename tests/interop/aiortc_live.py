@@ -85,6 +85,7 @@ class Client:
         self.first_frame = {}
         self.sizes = {}
         self.tasks = []
+        self.joined = asyncio.Event()
 
         @self.pc.on("connectionstatechange")
         def _state():
@@ -125,6 +126,7 @@ class Client:
         ws_url = self.base.replace("http://", "ws://") + "/v1/rtc?access_token=" + body["token"]
         self.ws = await self.http.ws_connect(ws_url)
         self.tasks.append(asyncio.ensure_future(self.read_loop()))
+        await asyncio.wait_for(self.joined.wait(), 10)
 
     async def send(self, message):
         await self.ws.send_str(json.dumps(message))
@@ -151,7 +153,9 @@ class Client:
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
                 await self.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
                 self.log("sent answer")
-            elif t in ("joined", "track_published", "participant_joined", "error", "leave", "subscription"):
+            if t == "joined":
+                self.joined.set()
+            if t in ("joined", "track_published", "participant_joined", "error", "leave", "subscription"):
                 brief = {k: v for k, v in m.items() if k not in ("room", "participants")}
                 self.log(f"{t}: {json.dumps(brief)[:300]}")
         self.log("websocket closed")

@@ -429,14 +429,17 @@ impl Peer {
         true
     }
 
-    /// Asks the remote publisher for a keyframe of a published track (layer `rid`).
-    pub fn request_keyframe(&mut self, track: TrackId, rid: Option<&str>, kind: KeyframeKind) {
-        let Some(mid) = self
-            .published
+    /// The m-line a published track arrives on.
+    fn published_mid(&self, track: TrackId) -> Option<Mid> {
+        self.published
             .iter()
             .find(|(_, t)| **t == track)
             .map(|(m, _)| *m)
-        else {
+    }
+
+    /// Asks the remote publisher for a keyframe of a published track (layer `rid`).
+    pub fn request_keyframe(&mut self, track: TrackId, rid: Option<&str>, kind: KeyframeKind) {
+        let Some(mid) = self.published_mid(track) else {
             return;
         };
         let kind = match kind {
@@ -479,12 +482,7 @@ impl Peer {
 
     /// The payload types of a published track's m-line, with their codec parameters.
     pub fn published_codecs(&self, track: TrackId) -> Vec<CodecParams> {
-        let Some(mid) = self
-            .published
-            .iter()
-            .find(|(_, t)| **t == track)
-            .map(|(m, _)| *m)
-        else {
+        let Some(mid) = self.published_mid(track) else {
             return Vec::new();
         };
         codecs::negotiated_params(&self.rtc, mid)

@@ -220,6 +220,8 @@ impl Worker {
                 timeout: now,
             },
         );
+        // Every deadline a member holds has a heap entry, or the peer would never be woken.
+        self.timers.push(std::cmp::Reverse((now, id)));
         tracing::info!(participant = %id, identity = %request.identity, room = %request.room, "participant joined");
         self.send(id, &joined);
         self.mark_dirty(id);

@@ -9,7 +9,8 @@ mod commands;
 mod routing;
 mod signal;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,9 @@ struct Worker {
     by_addr: HashMap<SocketAddr, ParticipantId>,
     dirty: Vec<ParticipantId>,
     dirty_set: HashSet<ParticipantId>,
+    /// Peer deadlines, soonest first. Entries go stale when a peer's deadline changes and are
+    /// skipped when they surface (checked against `Member::timeout`), so no scan per packet.
+    timers: BinaryHeap<Reverse<(Instant, ParticipantId)>>,
     offers_due: BTreeSet<ParticipantId>,
     events: VecDeque<(ParticipantId, PeerEvent)>,
     removals: Vec<(ParticipantId, Option<String>)>,
@@ -155,6 +159,7 @@ pub fn run(
             by_addr: HashMap::new(),
             dirty: Vec::new(),
             dirty_set: HashSet::new(),
+            timers: BinaryHeap::new(),
             offers_due: BTreeSet::new(),
             events: VecDeque::new(),
             removals: Vec::new(),
@@ -207,10 +212,14 @@ impl Worker {
         tracing::debug!("media worker stopped");
     }
 
-    fn next_deadline(&self) -> Instant {
+    fn next_deadline(&mut self) -> Instant {
         let mut deadline = self.next_housekeeping;
-        for m in self.members.values() {
-            deadline = deadline.min(m.timeout);
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if self.members.get(&id).is_some_and(|m| m.timeout == t) {
+                deadline = deadline.min(t);
+                break;
+            }
+            self.timers.pop();
         }
         for r in self.rooms.values() {
             if let Some(t) = r.core.poll_timeout() {
@@ -256,18 +265,21 @@ impl Worker {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let due: Vec<ParticipantId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.timeout <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(m) = self.members.get_mut(&id) {
-                m.peer.handle_timeout(now);
-                // Until drained, the peer has no known deadline; avoid spinning on the old one.
-                m.timeout = now + HOUSEKEEPING_INTERVAL;
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
             }
+            self.timers.pop();
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            if m.timeout != t {
+                continue; // stale entry
+            }
+            m.peer.handle_timeout(now);
+            // Until drained the peer has no known deadline; drain_peer records the new one.
+            m.timeout = now + HOUSEKEEPING_INTERVAL;
+            self.timers.push(Reverse((m.timeout, id)));
             self.mark_dirty(id);
         }
         let rooms: Vec<String> = self
@@ -359,6 +371,7 @@ impl Worker {
             socket,
             events,
             stats,
+            timers,
             ..
         } = self;
         let Some(member) = members.get_mut(&id) else {
@@ -368,7 +381,10 @@ impl Worker {
         loop {
             match member.peer.poll() {
                 Polled::Timeout(t) => {
-                    member.timeout = t;
+                    if member.timeout != t {
+                        member.timeout = t;
+                        timers.push(Reverse((t, id)));
+                    }
                     break;
                 }
                 Polled::Transmit(t) => match socket.try_send_to(t.contents(), t.destination()) {
