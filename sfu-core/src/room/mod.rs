@@ -267,7 +267,7 @@ impl Room {
         d.negotiated = true;
         d.payload_types = payload_types;
         d.reset_layer();
-        self.update_targets(track, now, true);
+        self.update_targets(track, now);
         Ok(())
     }
 
@@ -298,7 +298,7 @@ impl Room {
             d.reset_layer();
         }
         d.caps = caps;
-        self.update_targets(track, now, false);
+        self.update_targets(track, now);
         self.report_subscriptions(track);
         Ok(())
     }
@@ -328,7 +328,7 @@ impl Room {
             });
         }
         if !muted {
-            self.update_targets(track, now, true);
+            self.update_targets(track, now);
         }
         Ok(())
     }
@@ -362,7 +362,7 @@ impl Room {
         }
         if !was_live && t.layers.len() > 1 {
             // A layer (re)appeared: subscribers may want to move to it.
-            self.update_targets(track, now, true);
+            self.update_targets(track, now);
         }
 
         let Some(t) = self.tracks.get_mut(&track) else {
@@ -451,7 +451,7 @@ impl Room {
         let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
         let interval = self.config.keyframe_request_interval;
         for id in ids {
-            self.update_targets(id, now, false);
+            self.update_targets(id, now);
             let Some(t) = self.tracks.get_mut(&id) else {
                 continue;
             };
@@ -560,7 +560,7 @@ impl Room {
             publisher: t.info.owner,
             kind: t.info.kind,
         });
-        self.update_targets(track, now, false);
+        self.update_targets(track, now);
     }
 
     fn remove_track(&mut self, track: TrackId, _now: Instant) {
@@ -581,9 +581,9 @@ impl Room {
         }
     }
 
-    /// Recomputes each down track's target layer; asks for a keyframe where a negotiated down
-    /// track needs one to start or switch (always when `force_keyframe`, e.g. a new subscriber).
-    fn update_targets(&mut self, track: TrackId, now: Instant, force_keyframe: bool) {
+    /// Recomputes each down track's target layer and asks for a keyframe where a negotiated
+    /// down track needs one to start or switch.
+    fn update_targets(&mut self, track: TrackId, now: Instant) {
         let timeout = self.config.layer_timeout;
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
@@ -600,13 +600,13 @@ impl Room {
                     .or(t.down_tracks[i].target)
             };
             let d = &mut t.down_tracks[i];
-            let changed = d.target != target;
             d.target = target;
             let ready = d.negotiated && !d.caps.paused && !t.info.muted;
+            // Anyone waiting to start or switch keeps asking (the throttle makes it at most
+            // once per interval per layer), so a lost PLI or an unpause never stalls a video.
             if let Some(layer) = target
                 && ready
                 && d.current != Some(layer)
-                && (changed || force_keyframe)
             {
                 wanted.push(layer);
             }

@@ -231,6 +231,14 @@ fn video_starts_at_a_keyframe_requested_on_negotiation_and_stays_continuous() {
 fn keyframe_requests_are_throttled_per_stream() {
     let t0 = Instant::now();
     let mut room = room_with_publisher(t0);
+    // Both subscribers start on a keyframe, then ask again (a decoder hiccup).
+    let t_key = t0 + Duration::from_millis(50);
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t_key),
+        t_key,
+    );
     drain(&mut room);
     // Negotiation already asked once at t0; a storm within the second gives nothing now...
     for s in [2, 3, 2, 3] {
@@ -628,4 +636,65 @@ fn subscriber_cap_limits_the_layer() {
         ),
         Err(CoreError::UnknownLayer("x".into()))
     );
+}
+
+#[test]
+fn pause_stops_sending_and_unpause_resumes_at_a_requested_keyframe() {
+    let t0 = Instant::now();
+    let mut room = room_with_publisher(t0);
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t0),
+        t0,
+    );
+    assert_eq!(sent_to(&drain(&mut room), 2).len(), 1);
+    let paused = SubscriptionCaps {
+        paused: true,
+        ..Default::default()
+    };
+    room.handle_set_subscription(ParticipantId(2), TrackId(10), paused, t0)
+        .unwrap();
+    let out = drain(&mut room);
+    assert!(out.iter().any(|o| matches!(o, Output::Event { to, event: RoomEvent::Subscription { paused: true, .. } } if *to == ParticipantId(2))));
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(2, 3000, VP8_PT, vp8(false, 0), t0),
+        t0,
+    );
+    let out = drain(&mut room);
+    assert!(sent_to(&out, 2).is_empty(), "paused");
+    assert_eq!(sent_to(&out, 3).len(), 1, "others unaffected");
+
+    let t1 = t0 + Duration::from_secs(2);
+    room.handle_set_subscription(
+        ParticipantId(2),
+        TrackId(10),
+        SubscriptionCaps::default(),
+        t1,
+    )
+    .unwrap();
+    assert!(
+        !keyframe_requests(&drain(&mut room)).is_empty(),
+        "unpausing asks for a keyframe"
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(3, 6000, VP8_PT, vp8(false, 0), t1),
+        t1,
+    );
+    assert!(
+        sent_to(&drain(&mut room), 2).is_empty(),
+        "no delta frame before the keyframe"
+    );
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(4, 9000, VP8_PT, vp8(true, 0), t1),
+        t1,
+    );
+    let got = sent_to(&drain(&mut room), 2);
+    assert_eq!(got.len(), 1);
 }
