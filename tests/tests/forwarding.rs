@@ -406,3 +406,51 @@ async fn two_rooms_never_see_each_other() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_uplink_loss_is_repaired_by_nacks_before_forwarding() -> Result<()> {
+    use sfu_tests::{ClientOptions, LossyRelay, RelayOptions};
+    let server = TestServer::start_default().await?;
+    with_log(&server, async {
+        let relay = LossyRelay::start(server.udp_addr(), RelayOptions::default()).await?;
+        let a =
+            TestClient::join_via_relay(&server, "uplink", "a", &relay, ClientOptions::default())
+                .await?;
+        let b = TestClient::join(&server, "uplink", "b").await?;
+        let video = a.publish_video(false).await?;
+        let vt = b
+            .wait_for_packets_where(
+                |t| t.stream_id == a.participant_id() && t.kind == MediaKind::Video,
+                30,
+                T,
+            )
+            .await?;
+        // 5% of the publisher's packets never reach the server.
+        relay.set_loss(0.05, 0.0);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        relay.set_loss(0.0, 0.0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stats = relay.stats();
+        let nacks_to_publisher: u64 = video
+            .streams
+            .iter()
+            .map(|s| s.feedback().nack_packets)
+            .sum();
+        ensure!(stats.up_dropped > 0, "relay dropped nothing: {stats:?}");
+        ensure!(
+            nacks_to_publisher > 0,
+            "the server never NACKed the publisher"
+        );
+        let (gaps, dups) = vt.seq_continuity();
+        ensure!(
+            gaps == 0,
+            "{gaps} of the publisher's losses reached the subscriber (dropped {})",
+            stats.up_dropped
+        );
+        ensure!(dups == 0, "{dups} duplicates");
+        let r = compare_forwarded(&vt.packets(), &video, false);
+        ensure!(r.all_match(), "{r:?}");
+        Ok(())
+    })
+    .await
+}
