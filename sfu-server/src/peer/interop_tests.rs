@@ -121,6 +121,14 @@ const FIXTURES: &[(&str, &[Published])] = &[
     ("variant_no_twcc", CHROME_SIMULCAST),
     ("variant_multi_fingerprint", CHROME_SIMULCAST),
     ("variant_session_level_fingerprint", CHROME_SIMULCAST),
+    // SIM groups carry no RIDs; the server names the layers q, h, f from lowest to highest.
+    (
+        "legacy_ssrc_group_sim",
+        &[
+            ("0", MediaKind::Audio, Codec::Opus, NONE),
+            ("1", MediaKind::Video, Codec::Vp8, QHF),
+        ],
+    ),
 ];
 
 fn fixture_dir() -> &'static Path {
@@ -687,6 +695,7 @@ fixture_tests! {
     variant_no_twcc => "variant_no_twcc",
     variant_multi_fingerprint => "variant_multi_fingerprint",
     variant_session_level_fingerprint => "variant_session_level_fingerprint",
+    legacy_ssrc_group_sim => "legacy_ssrc_group_sim",
 }
 
 /// A fixture added to the directory without expectations (or a listed one gone) fails here.

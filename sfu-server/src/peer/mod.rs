@@ -8,6 +8,7 @@ mod codecs;
 #[cfg(test)]
 mod interop_tests;
 mod negotiation;
+mod sim_group;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -147,6 +148,10 @@ pub struct Peer {
     published: HashMap<Mid, TrackId>,
     /// SSRC -> (track, rid): the RID header extension stops once a stream is known.
     ssrc_cache: HashMap<Ssrc, (TrackId, Option<Rid>)>,
+    /// SIM groups of the latest client offer: mid -> SSRCs, lowest layer first.
+    sim_groups: HashMap<String, Vec<u32>>,
+    /// SSRCs of SIM-group layers: SSRC -> the RID the server named the layer.
+    sim_ssrcs: HashMap<Ssrc, Rid>,
     /// Channels labelled `data`; the first one we opened is where relayed messages go.
     data_channels: Vec<ChannelId>,
     server_channel: Option<ChannelId>,
@@ -186,6 +191,8 @@ impl Peer {
             negotiation: Negotiation::default(),
             published: HashMap::new(),
             ssrc_cache: HashMap::new(),
+            sim_groups: HashMap::new(),
+            sim_ssrcs: HashMap::new(),
             data_channels: Vec::new(),
             server_channel: None,
             connected: false,
@@ -308,7 +315,10 @@ impl Peer {
                         let mut api = self.rtc.direct_api();
                         let stream = api.stream_rx(&ssrc)?;
                         let mid = stream.mid();
-                        let rid = stream.rid().map(Rid);
+                        let rid = stream
+                            .rid()
+                            .map(Rid)
+                            .or_else(|| self.sim_ssrcs.get(&ssrc).copied());
                         let track = *self.published.get(&mid)?;
                         self.ssrc_cache.insert(ssrc, (track, rid));
                         (track, rid)
@@ -383,9 +393,19 @@ impl Peer {
                     .map(|p| codecs::core_codec(p.spec().codec))
             })
             .unwrap_or(Codec::Other);
-        let rids = simulcast
+        let mut rids: Vec<String> = simulcast
             .map(|s| s.recv.iter().map(|l| l.rid.to_string()).collect())
             .unwrap_or_default();
+        if rids.is_empty()
+            && let Some(ssrcs) = self.sim_groups.get(&mid.to_string())
+        {
+            for (i, ssrc) in ssrcs.iter().enumerate() {
+                let name = sim_group::layer_name(i);
+                self.sim_ssrcs
+                    .insert(Ssrc::from(*ssrc), Rid(str0m::media::Rid::from(name)));
+                rids.push(name.to_owned());
+            }
+        }
         // Random ids: unique in practice across rooms and restarts, and not guessable.
         let id = TrackId(rand::random());
         self.published.insert(mid, id);
@@ -429,6 +449,15 @@ impl Peer {
         true
     }
 
+    /// The m-line of a SIM-group SSRC, from the group it was declared in.
+    fn published_mid_of_ssrc(&self, ssrc: Ssrc) -> Option<Mid> {
+        let mid = self.sim_groups.iter().find(|(_, s)| s.contains(&*ssrc))?.0;
+        self.published
+            .keys()
+            .find(|m| m.to_string() == *mid)
+            .copied()
+    }
+
     /// The m-line a published track arrives on.
     fn published_mid(&self, track: TrackId) -> Option<Mid> {
         self.published
@@ -446,9 +475,21 @@ impl Peer {
             KeyframeKind::Pli => KeyframeRequestKind::Pli,
             KeyframeKind::Fir => KeyframeRequestKind::Fir,
         };
+        // A SIM-group layer has no RID in the stack: address its stream by SSRC.
+        let sim_ssrc = rid.and_then(|r| {
+            self.sim_ssrcs
+                .iter()
+                .find(|(_, v)| v.as_str() == r)
+                .map(|(s, _)| *s)
+        });
+        let sim_ssrc = sim_ssrc.filter(|s| self.published_mid_of_ssrc(*s) == Some(mid));
         let rid = rid.map(str0m::media::Rid::from);
         let mut api = self.rtc.direct_api();
-        if let Some(stream) = api.stream_rx_by_mid(mid, rid) {
+        let stream = match sim_ssrc {
+            Some(ssrc) => api.stream_rx(&ssrc),
+            None => api.stream_rx_by_mid(mid, rid),
+        };
+        if let Some(stream) = stream {
             stream.request_keyframe(kind);
         }
     }

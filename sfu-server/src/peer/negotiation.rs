@@ -214,6 +214,7 @@ impl Peer {
             return Ok(None);
         }
         self.negotiation.client_reoffer_until = None;
+        self.sim_groups = super::sim_group::parse(sdp);
         let answer = self
             .rtc
             .sdp_api()

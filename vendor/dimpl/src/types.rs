@@ -363,6 +363,16 @@ impl SignatureAlgorithm {
     pub const DSA: Self = Self(2);
     /// ECDSA signatures.
     pub const ECDSA: Self = Self(3);
+    /// RSASSA-PSS with an `rsaEncryption` key (vendored patch, see PATCHES.md).
+    ///
+    /// Not a TLS 1.2 `SignatureAlgorithm` wire value: on the wire RSA-PSS is one of the
+    /// 16-bit codes `rsa_pss_rsae_sha256/384/512` (0x0804..=0x0806, RFC 8446), which a
+    /// DTLS 1.2 `SignatureAndHashAlgorithm` reads as hash byte 8 + signature byte 4..=6.
+    /// dimpl maps those codes to `(SHA-xxx, RSA_PSS)` before calling
+    /// [`SignatureVerifier::verify_signature`](crate::crypto::SignatureVerifier), so that
+    /// [`SignatureAlgorithm::RSA`] can keep meaning RSASSA-PKCS1-v1_5. The value is taken
+    /// from the private-use range (224..=255) of the IANA registry.
+    pub const RSA_PSS: Self = Self(224);
 
     pub(crate) const UNKNOWN_DERIVED: Self = Self(u8::MAX);
 
@@ -378,7 +388,7 @@ impl SignatureAlgorithm {
 
     /// Returns true if this is not a known DTLS signature algorithm wire value.
     pub const fn is_unknown(&self) -> bool {
-        self.0 > Self::ECDSA.0
+        self.0 > Self::ECDSA.0 && self.0 != Self::RSA_PSS.0
     }
 
     /// Parse a `SignatureAlgorithm` from network bytes.
@@ -395,6 +405,7 @@ impl fmt::Debug for SignatureAlgorithm {
             SignatureAlgorithm::RSA => f.write_str("RSA"),
             SignatureAlgorithm::DSA => f.write_str("DSA"),
             SignatureAlgorithm::ECDSA => f.write_str("ECDSA"),
+            SignatureAlgorithm::RSA_PSS => f.write_str("RSA_PSS"),
             _ => f.debug_tuple("Unknown").field(&self.0).finish(),
         }
     }

@@ -493,11 +493,13 @@ impl State {
             .into());
         }
 
-        // Enforce cipher suite is compatible with our private key and allowed by config
+        // Enforce cipher suite is one we offered as client and allowed by config.
+        // Vendored patch: ECDHE_RSA suites are acceptable although our own key is ECDSA
+        // (the suite names the server's key type).
         let is_compatible = client
             .engine
             .crypto_context()
-            .is_cipher_suite_compatible(cs);
+            .is_cipher_suite_acceptable_as_client(cs);
 
         if !is_compatible {
             return Err(Error::SecurityError(
@@ -699,14 +701,16 @@ impl State {
             .into());
         }
 
-        // Ensure the signature algorithm is compatible with the cipher suite
+        // Ensure the signature algorithm is compatible with the cipher suite.
+        // Vendored patch: compare key types, so that an RSA-PSS code (0x0804..=0x0806,
+        // signature byte 4..=6) counts as RSA for the ECDHE_RSA suites.
         if let Some(expected_sig) = cipher_suite.signature_algorithm()
-            && signature_algorithm.signature != expected_sig
+            && signature_algorithm.key_algorithm() != expected_sig
         {
             return Err(
                 Error::CryptoError(crate::CryptoError::SignatureAlgorithmMismatch {
                     expected: expected_sig,
-                    actual: signature_algorithm.signature,
+                    actual: signature_algorithm.key_algorithm(),
                 })
                 .into(),
             );
@@ -1245,12 +1249,17 @@ fn handshake_create_client_hello(
 ) -> Result<(), Error> {
     let client_version = ProtocolVersion::DTLS1_2;
 
-    // Get cipher suites from config that are compatible with our key
+    // Get cipher suites from config that the client role can use. Vendored patch: this
+    // includes ECDHE_RSA suites (server holds an RSA certificate) although our key is ECDSA.
     let cipher_suites: CipherSuiteVec = engine
         .config()
         .dtls12_cipher_suites()
         .map(|cs| cs.suite())
-        .filter(|suite| engine.crypto_context().is_cipher_suite_compatible(*suite))
+        .filter(|suite| {
+            engine
+                .crypto_context()
+                .is_cipher_suite_acceptable_as_client(*suite)
+        })
         .take(Dtls12CipherSuite::supported().len())
         .collect();
 

@@ -569,6 +569,22 @@ impl CryptoContext {
     }
 
     /// Check if the client's private key is compatible with a given cipher suite.
+    /// Whether the *client* role can offer/accept `cipher_suite` (vendored patch).
+    ///
+    /// In DTLS 1.2 a suite's authentication algorithm is the *server's* key type, so a
+    /// client holding an ECDSA key can still use ECDHE_RSA suites: it only verifies the
+    /// server's RSA signature, and signs its own CertificateVerify with its ECDSA key.
+    /// Upstream used [`Self::is_cipher_suite_compatible`] (own key type) for both roles.
+    pub fn is_cipher_suite_acceptable_as_client(&self, cipher_suite: Dtls12CipherSuite) -> bool {
+        match (&self.auth, cipher_suite.signature_algorithm()) {
+            (AuthMode::Certificate { .. }, Some(sig_alg)) => {
+                matches!(sig_alg, SignatureAlgorithm::ECDSA | SignatureAlgorithm::RSA)
+            }
+            (AuthMode::Psk, None) => true,
+            _ => false,
+        }
+    }
+
     pub fn is_cipher_suite_compatible(&self, cipher_suite: Dtls12CipherSuite) -> bool {
         match (&self.auth, cipher_suite.signature_algorithm()) {
             // Certificate-based suite needs a matching private key
@@ -600,12 +616,15 @@ impl CryptoContext {
         signature_buf: &[u8],
         cert_der: &[u8],
     ) -> Result<(), CryptoError> {
+        // Vendored patch: RSA-PSS codes (0x0804..=0x0806) carry no hash byte; map them to
+        // (SHA-xxx, SignatureAlgorithm::RSA_PSS). Other pairs pass through unchanged.
+        let (hash, sig_alg) = signature.algorithm.verify_components();
         self.provider().signature_verification.verify_signature(
             cert_der,
             data,
             signature.signature(signature_buf),
-            signature.algorithm.hash,
-            signature.algorithm.signature,
+            hash,
+            sig_alg,
         )
     }
 }

@@ -1321,9 +1321,13 @@ fn handshake_serialize_certificate_request(
     body: &mut Buf,
     sig_algs: &SignatureAndHashAlgorithmVec,
 ) -> Result<(), Error> {
-    // Only advertise ECDSA_SIGN (the only supported client cert type)
+    // Vendored patch: advertise ECDSA_SIGN and RSA_SIGN. Upstream dimpl 0.9.0 only listed
+    // ECDSA_SIGN, so clients holding an RSA certificate (GStreamer webrtcbin, aiortc or
+    // Chrome with an RSA certificate) could not answer the CertificateRequest.
     let mut cert_types = CertificateTypeVec::new();
-    cert_types.push(ClientCertificateType::ECDSA_SIGN);
+    for t in ClientCertificateType::advertised() {
+        cert_types.push(*t);
+    }
 
     // If intersection is empty (e.g., client didn't advertise), fall back to our supported set
     // Build the selected list with the capacity expected by CertificateRequest
@@ -1474,12 +1478,14 @@ mod tests {
     }
 
     #[test]
-    fn certificate_request_does_not_select_rsa_signatures() {
+    fn certificate_request_selects_rsa_signatures() {
+        // Vendored patch: RSA signatures are verified, so they are advertised.
         let mut client = SignatureAndHashAlgorithmVec::new();
         client.push(SignatureAndHashAlgorithm::new(
             HashAlgorithm::SHA256,
             SignatureAlgorithm::ECDSA,
         ));
+        client.push(SignatureAndHashAlgorithm::RSA_PSS_RSAE_SHA256);
         client.push(SignatureAndHashAlgorithm::new(
             HashAlgorithm::SHA256,
             SignatureAlgorithm::RSA,
@@ -1487,13 +1493,12 @@ mod tests {
 
         let selected = select_certificate_request_sig_algs(Some(&client));
 
-        assert_eq!(selected.len(), 1);
-        assert_eq!(selected[0].signature, SignatureAlgorithm::ECDSA);
-        assert_eq!(selected[0].hash, HashAlgorithm::SHA256);
+        // Client order is kept.
+        assert_eq!(selected.as_slice(), client.as_slice());
     }
 
     #[test]
-    fn certificate_request_rejects_rsa_only_signatures() {
+    fn certificate_request_accepts_rsa_only_signatures() {
         let mut client = SignatureAndHashAlgorithmVec::new();
         client.push(SignatureAndHashAlgorithm::new(
             HashAlgorithm::SHA256,
@@ -1502,6 +1507,25 @@ mod tests {
 
         let selected = select_certificate_request_sig_algs(Some(&client));
 
-        assert!(selected.is_empty());
+        assert_eq!(selected.as_slice(), client.as_slice());
+    }
+
+    #[test]
+    fn certificate_request_advertises_ecdsa_and_rsa_sign() {
+        let mut body = Buf::new();
+        handshake_serialize_certificate_request(&mut body, &SignatureAndHashAlgorithmVec::new())
+            .unwrap();
+        // certificate_types<1..2^8-1>: ECDSA_SIGN (64), RSA_SIGN (1)
+        assert_eq!(&body[..3], &[2, 64, 1]);
+        // supported_signature_algorithms fall back to everything we verify
+        let n = SignatureAndHashAlgorithm::supported().len();
+        assert_eq!(&body[3..5], &((n * 2) as u16).to_be_bytes());
+        let algs: Vec<u16> = body[5..5 + n * 2]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        assert!(algs.contains(&0x0401)); // rsa_pkcs1_sha256
+        assert!(algs.contains(&0x0804)); // rsa_pss_rsae_sha256
+        assert!(algs.contains(&0x0403)); // ecdsa_secp256r1_sha256
     }
 }

@@ -72,6 +72,13 @@ impl Dtls12CipherSuite {
     pub const ECDHE_ECDSA_CHACHA20_POLY1305_SHA256: Self = Self(0xCCA9);
     /// PSK with AES-128-CCM-8 (8-byte tag), SHA-256.
     pub const PSK_AES128_CCM_8: Self = Self(0xC0A8);
+    /// ECDHE with RSA authentication, AES-128-GCM, SHA-256 (vendored patch, see PATCHES.md).
+    ///
+    /// Only usable in the client role: dimpl cannot sign with an RSA key, but it can verify
+    /// the RSA-signed ServerKeyExchange of a server holding an RSA certificate.
+    pub const ECDHE_RSA_AES128_GCM_SHA256: Self = Self(0xC02F);
+    /// ECDHE with RSA authentication, AES-256-GCM, SHA-384 (vendored patch, client role only).
+    pub const ECDHE_RSA_AES256_GCM_SHA384: Self = Self(0xC030);
 
     /// Convert the 16-bit IANA value to a `Dtls12CipherSuite`.
     pub const fn from_u16(value: u16) -> Self {
@@ -85,7 +92,7 @@ impl Dtls12CipherSuite {
 
     /// Returns true if this is not a known DTLS 1.2 cipher suite wire value.
     pub const fn is_unknown(&self) -> bool {
-        !matches!(*self, Self(0xC02B..=0xC02C | 0xC0A8 | 0xCCA9))
+        !matches!(*self, Self(0xC02B..=0xC02C | 0xC02F..=0xC030 | 0xC0A8 | 0xCCA9))
     }
 
     /// Parse a `Dtls12CipherSuite` from network byte order.
@@ -101,6 +108,8 @@ impl Dtls12CipherSuite {
             Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384
             | Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256
             | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384
             | Dtls12CipherSuite::PSK_AES128_CCM_8 => 12,
 
             _ => 12, // Default length for unknown cipher suites
@@ -113,9 +122,9 @@ impl Dtls12CipherSuite {
             // All ECDHE ciphers
             Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384
             | Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256
-            | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256 => {
-                KeyExchangeAlgorithm::EECDH
-            }
+            | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384 => KeyExchangeAlgorithm::EECDH,
 
             Dtls12CipherSuite::PSK_AES128_CCM_8 => KeyExchangeAlgorithm::PSK,
 
@@ -130,6 +139,8 @@ impl Dtls12CipherSuite {
             Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384
                 | Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256
                 | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256
+                | Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
+                | Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384
         )
     }
 
@@ -145,6 +156,10 @@ impl Dtls12CipherSuite {
             Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256,
             Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256,
             Dtls12CipherSuite::PSK_AES128_CCM_8,
+            // Vendored patch: the ECDHE_RSA suites come last so that a ClientHello's
+            // suite list (parsed into a vec of this capacity) keeps the ECDSA ones.
+            Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
+            Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384,
         ]
     }
 
@@ -157,6 +172,10 @@ impl Dtls12CipherSuite {
                 Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384,
                 Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256,
                 Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256,
+            ],
+            SignatureAlgorithm::RSA => &[
+                Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384,
+                Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
             ],
             _ => panic!("Need either RSA or ECDSA certificate"),
         }
@@ -173,9 +192,11 @@ impl Dtls12CipherSuite {
     /// The hash algorithm used by this cipher suite.
     pub fn hash_algorithm(&self) -> HashAlgorithm {
         match *self {
-            Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384 => HashAlgorithm::SHA384,
+            Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384
+            | Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384 => HashAlgorithm::SHA384,
             Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256
             | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
             | Dtls12CipherSuite::PSK_AES128_CCM_8 => HashAlgorithm::SHA256,
             _ => HashAlgorithm::UNKNOWN_DERIVED,
         }
@@ -191,6 +212,8 @@ impl Dtls12CipherSuite {
             | Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256 => {
                 Some(SignatureAlgorithm::ECDSA)
             }
+            Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
+            | Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384 => Some(SignatureAlgorithm::RSA),
             Dtls12CipherSuite::PSK_AES128_CCM_8 => None,
             _ => Some(SignatureAlgorithm::UNKNOWN_DERIVED),
         }
@@ -220,6 +243,12 @@ impl fmt::Debug for Dtls12CipherSuite {
                 f.write_str("ECDHE_ECDSA_CHACHA20_POLY1305_SHA256")
             }
             Dtls12CipherSuite::PSK_AES128_CCM_8 => f.write_str("PSK_AES128_CCM_8"),
+            Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256 => {
+                f.write_str("ECDHE_RSA_AES128_GCM_SHA256")
+            }
+            Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384 => {
+                f.write_str("ECDHE_RSA_AES256_GCM_SHA384")
+            }
             _ => f.debug_tuple("Unknown").field(&self.0).finish(),
         }
     }
@@ -237,8 +266,9 @@ pub enum KeyExchangeAlgorithm {
     Unknown,
 }
 
+// Vendored patch: sized for what the server role advertises (ECDSA_SIGN + RSA_SIGN).
 pub type CertificateTypeVec =
-    ArrayVec<ClientCertificateType, { ClientCertificateType::supported().len() }>;
+    ArrayVec<ClientCertificateType, { ClientCertificateType::advertised().len() }>;
 
 #[repr(transparent)]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -265,8 +295,22 @@ impl ClientCertificateType {
     }
 
     /// Supported client certificate types.
+    ///
+    /// This is what dimpl's *client* role can present (its own key is ECDSA), so a
+    /// CertificateRequest asking only for other types is rejected when parsed.
     pub const fn supported() -> &'static [ClientCertificateType; 1] {
         &[ClientCertificateType::ECDSA_SIGN]
+    }
+
+    /// Certificate types the *server* role lists in CertificateRequest (vendored patch,
+    /// see PATCHES.md): dimpl verifies CertificateVerify signatures from ECDSA and RSA
+    /// client certificates, so RSA peers (GStreamer, aiortc or Chrome with an RSA
+    /// certificate) are asked for their certificate too.
+    pub const fn advertised() -> &'static [ClientCertificateType; 2] {
+        &[
+            ClientCertificateType::ECDSA_SIGN,
+            ClientCertificateType::RSA_SIGN,
+        ]
     }
 
     pub const fn as_u8(&self) -> u8 {
@@ -336,24 +380,62 @@ impl SignatureAndHashAlgorithm {
         Ok((input, SignatureAndHashAlgorithm::from_u16(value)))
     }
 
+    /// `rsa_pss_rsae_sha256` (0x0804) as a DTLS 1.2 pair: hash byte 8, signature byte 4.
+    pub const RSA_PSS_RSAE_SHA256: Self = Self::pss_code(4);
+    /// `rsa_pss_rsae_sha384` (0x0805).
+    pub const RSA_PSS_RSAE_SHA384: Self = Self::pss_code(5);
+    /// `rsa_pss_rsae_sha512` (0x0806).
+    pub const RSA_PSS_RSAE_SHA512: Self = Self::pss_code(6);
+
+    const fn pss_code(low: u8) -> Self {
+        // RFC 8446 §4.2.3 codes reused by TLS 1.2: the high byte 8 is "Intrinsic".
+        SignatureAndHashAlgorithm::new(HashAlgorithm::from_u8(8), SignatureAlgorithm::from_u8(low))
+    }
+
+    /// `(hash, algorithm)` as the signature verifier needs them (vendored patch).
+    ///
+    /// For the classic pairs this is `(self.hash, self.signature)`. The RSA-PSS codes
+    /// 0x0804..=0x0806 carry no hash byte, so they become `(SHA-256/384/512,
+    /// SignatureAlgorithm::RSA_PSS)`.
+    pub fn verify_components(&self) -> (HashAlgorithm, SignatureAlgorithm) {
+        match *self {
+            Self::RSA_PSS_RSAE_SHA256 => (HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS),
+            Self::RSA_PSS_RSAE_SHA384 => (HashAlgorithm::SHA384, SignatureAlgorithm::RSA_PSS),
+            Self::RSA_PSS_RSAE_SHA512 => (HashAlgorithm::SHA512, SignatureAlgorithm::RSA_PSS),
+            _ => (self.hash, self.signature),
+        }
+    }
+
+    /// The certificate key type this signature needs: RSA for both RSASSA-PKCS1-v1_5 and
+    /// the RSA-PSS codes (vendored patch), otherwise `self.signature`.
+    pub fn key_algorithm(&self) -> SignatureAlgorithm {
+        match self.verify_components().1 {
+            SignatureAlgorithm::RSA_PSS => SignatureAlgorithm::RSA,
+            other => other,
+        }
+    }
+
     /// All recognized signature+hash combinations.
     #[allow(dead_code)]
-    pub const fn all() -> &'static [SignatureAndHashAlgorithm; 4] {
-        const ALL: &[SignatureAndHashAlgorithm; 4] = &[
-            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::ECDSA),
-            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA384, SignatureAlgorithm::ECDSA),
-            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::RSA),
-            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA384, SignatureAlgorithm::RSA),
-        ];
-
-        ALL
+    pub const fn all() -> &'static [SignatureAndHashAlgorithm; 8] {
+        Self::supported()
     }
 
     /// Supported signature+hash combinations.
-    pub const fn supported() -> &'static [SignatureAndHashAlgorithm; 2] {
-        const SUPPORTED: &[SignatureAndHashAlgorithm; 2] = &[
+    ///
+    /// Vendored patch (see PATCHES.md): besides ECDSA, dimpl verifies RSA signatures
+    /// (PKCS#1 v1.5 and PSS with SHA-256/384/512), so these are advertised in the server's
+    /// CertificateRequest and the client's signature_algorithms extension. SHA-1 stays out.
+    pub const fn supported() -> &'static [SignatureAndHashAlgorithm; 8] {
+        const SUPPORTED: &[SignatureAndHashAlgorithm; 8] = &[
             SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::ECDSA),
             SignatureAndHashAlgorithm::new(HashAlgorithm::SHA384, SignatureAlgorithm::ECDSA),
+            SignatureAndHashAlgorithm::RSA_PSS_RSAE_SHA256,
+            SignatureAndHashAlgorithm::RSA_PSS_RSAE_SHA384,
+            SignatureAndHashAlgorithm::RSA_PSS_RSAE_SHA512,
+            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::RSA),
+            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA384, SignatureAlgorithm::RSA),
+            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA512, SignatureAlgorithm::RSA),
         ];
 
         SUPPORTED
@@ -370,13 +452,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rsa_signature_algorithms_are_recognized_but_not_supported() {
+    fn rsa_signature_algorithms_are_supported() {
+        // Vendored patch: RSA PKCS#1 v1.5 and RSA-PSS (rsae) are verified.
         let rsa_sha256 =
             SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::RSA);
-
         assert!(SignatureAndHashAlgorithm::all().contains(&rsa_sha256));
-        assert!(!rsa_sha256.is_supported());
-        assert_eq!(SignatureAndHashAlgorithm::supported().len(), 2);
+        assert!(rsa_sha256.is_supported());
+        assert_eq!(SignatureAndHashAlgorithm::supported().len(), 8);
+
+        let rsa_sha1 = SignatureAndHashAlgorithm::new(HashAlgorithm::SHA1, SignatureAlgorithm::RSA);
+        assert!(!rsa_sha1.is_supported());
+
+        let pss = SignatureAndHashAlgorithm::from_u16(0x0804);
+        assert_eq!(pss, SignatureAndHashAlgorithm::RSA_PSS_RSAE_SHA256);
+        assert!(pss.is_supported());
+        assert_eq!(pss.as_u16(), 0x0804);
+        assert_eq!(
+            pss.verify_components(),
+            (HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS)
+        );
+        assert_eq!(pss.key_algorithm(), SignatureAlgorithm::RSA);
+        assert_eq!(
+            SignatureAndHashAlgorithm::from_u16(0x0806).verify_components(),
+            (HashAlgorithm::SHA512, SignatureAlgorithm::RSA_PSS)
+        );
+        assert_eq!(
+            rsa_sha256.verify_components(),
+            (HashAlgorithm::SHA256, SignatureAlgorithm::RSA)
+        );
+        // rsa_pss_pss_* (0x0809..) needs an id-RSASSA-PSS key: not supported.
+        assert!(!SignatureAndHashAlgorithm::from_u16(0x0809).is_supported());
+    }
+
+    #[test]
+    fn ecdhe_rsa_suites_are_rsa_authenticated() {
+        for suite in [
+            Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
+            Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384,
+        ] {
+            assert!(suite.is_supported());
+            assert!(!suite.is_unknown());
+            assert!(suite.has_ecc());
+            assert_eq!(suite.signature_algorithm(), Some(SignatureAlgorithm::RSA));
+            assert_eq!(suite.as_key_exchange_algorithm(), KeyExchangeAlgorithm::EECDH);
+        }
+        assert_eq!(
+            Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384.hash_algorithm(),
+            HashAlgorithm::SHA384
+        );
+        assert_eq!(
+            Dtls12CipherSuite::from_u16(0xC02F),
+            Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256
+        );
     }
 
     #[test]
