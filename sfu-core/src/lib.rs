@@ -15,6 +15,9 @@ pub mod ids;
 pub mod rewrite;
 pub mod room;
 pub mod rtp;
+pub mod speakers;
+pub mod temporal;
+pub mod vp8_munger;
 
 pub use codec::Codec;
 pub use error::CoreError;

@@ -6,7 +6,7 @@ Not part of CI (it needs aiortc from PyPI and takes ~20 s). Usage:
 
     cargo build -p sfu-server
     python3 -m venv /tmp/aiortc-venv && /tmp/aiortc-venv/bin/pip install aiortc aiohttp
-    /tmp/aiortc-venv/bin/python tests/interop/aiortc_live.py [--rsa] [--seconds 10] [--bin target/debug/sfu-server]
+    /tmp/aiortc-venv/bin/python tests/interop/aiortc_live.py [--rsa] [--passive] [--seconds 10] [--bin target/debug/sfu-server]
 
 The script starts the server binary on free loopback ports (SFU_SERVER__HTTP_ADDR,
 SFU_MEDIA__UDP_ADDR), gets dev tokens from POST /v1/dev/token, speaks the JSON signalling of
@@ -16,6 +16,10 @@ side saw and exits 0 when the subscriber decoded audio and video frames.
 
 --rsa gives the publisher an RSA 2048 certificate (as GStreamer webrtcbin always has, and
 browsers when the page asks for one), to check DTLS with RSA peers.
+
+--passive makes the publisher offer `a=setup:passive` instead of `actpass`, so that the server
+answers `active` and is the DTLS *client* (with --rsa: the server verifies an RSA-signed
+ServerKeyExchange and must offer ECDHE_RSA suites). Without it the server is the DTLS server.
 """
 
 import argparse
@@ -73,8 +77,9 @@ def free_port(kind):
 
 
 class Client:
-    def __init__(self, name, http, base, room):
+    def __init__(self, name, http, base, room, passive=False):
         self.name = name
+        self.passive = passive
         self.http = http
         self.base = base
         self.room = room
@@ -135,8 +140,24 @@ class Client:
         self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
         self.pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await self.send({"type": "offer", "sdp": self.pc.localDescription.sdp})
-        self.log("sent offer")
+        sdp = self.pc.localDescription.sdp
+        if self.passive:
+            # aiortc's own description stays actpass; the server's `active` answer then makes
+            # aiortc the DTLS server.
+            sdp = sdp.replace("a=setup:actpass", "a=setup:passive")
+        await self.send({"type": "offer", "sdp": sdp})
+        self.log("sent offer" + (" (setup:passive)" if self.passive else ""))
+
+    def dtls_summary(self):
+        """DTLS role, version and cipher of the first transport (aiortc internals, best effort)."""
+        try:
+            t = self.pc.getTransceivers()[0].sender.transport
+            ssl = getattr(t, "_ssl", None)
+            cipher = ssl.get_cipher_name() if ssl is not None else None
+            version = ssl.get_protocol_version_name() if ssl is not None else None
+            return f"dtls state {t.state}, role {t._role}, {version}, {cipher}"
+        except Exception as e:  # noqa: BLE001 - diagnostics only
+            return f"dtls: n/a ({e})"
 
     async def read_loop(self):
         async for msg in self.ws:
@@ -170,7 +191,7 @@ class Client:
 
 async def wait_ready(http, base, proc):
     for _ in range(100):
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             async with http.get(f"{base}/healthz") as r:
@@ -187,20 +208,33 @@ async def main():
     ap.add_argument("--bin", default=os.environ.get("SFU_SERVER_BIN", "target/debug/sfu-server"))
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rsa", action="store_true", help="publisher uses an RSA 2048 certificate")
+    ap.add_argument(
+        "--passive", action="store_true", help="publisher offers setup:passive (server is DTLS client)"
+    )
+    ap.add_argument(
+        "--url",
+        help="use an already running server at this base URL (e.g. http://127.0.0.1:8080) "
+        "instead of starting --bin; used by tests/tests/interop_rsa.rs",
+    )
     args = ap.parse_args()
 
-    http_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
-    log_path = os.path.join(tempfile.gettempdir(), f"sfu-aiortc-live-{http_port}.log")
-    env = dict(os.environ)
-    env.update({
-        "SFU_SERVER__HTTP_ADDR": f"127.0.0.1:{http_port}",
-        "SFU_MEDIA__UDP_ADDR": f"127.0.0.1:{udp_port}",
-        "RUST_LOG": env.get("RUST_LOG", "info"),
-    })
-    log = open(log_path, "w")
-    proc = subprocess.Popen([args.bin], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{http_port}"
-    print(f"server pid {proc.pid}, http {http_port}, udp {udp_port}, log {log_path}", flush=True)
+    proc = log = log_path = None
+    if args.url:
+        base = args.url.rstrip("/")
+        print(f"using server at {base}", flush=True)
+    else:
+        http_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+        log_path = os.path.join(tempfile.gettempdir(), f"sfu-aiortc-live-{http_port}.log")
+        env = dict(os.environ)
+        env.update({
+            "SFU_SERVER__HTTP_ADDR": f"127.0.0.1:{http_port}",
+            "SFU_MEDIA__UDP_ADDR": f"127.0.0.1:{udp_port}",
+            "RUST_LOG": env.get("RUST_LOG", "info"),
+        })
+        log = open(log_path, "w")
+        proc = subprocess.Popen([args.bin], env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{http_port}"
+        print(f"server pid {proc.pid}, http {http_port}, udp {udp_port}, log {log_path}", flush=True)
 
     ok = False
     async with aiohttp.ClientSession() as http:
@@ -208,7 +242,7 @@ async def main():
         try:
             await wait_ready(http, base, proc)
             restore = use_rsa_certificates() if args.rsa else None
-            publisher = Client("publisher", http, base, "interop")
+            publisher = Client("publisher", http, base, "interop", passive=args.passive)
             await publisher.join("aiortc-pub")
             await publisher.publish()
             if restore:
@@ -220,28 +254,31 @@ async def main():
         finally:
             print("\n=== summary ===")
             if publisher:
-                print(f"publisher connection: {publisher.pc.connectionState}")
+                print(f"publisher connection: {publisher.pc.connectionState}; {publisher.dtls_summary()}")
             if subscriber:
-                print(f"subscriber connection: {subscriber.pc.connectionState}")
+                print(f"subscriber connection: {subscriber.pc.connectionState}; {subscriber.dtls_summary()}")
                 for key, n in sorted(subscriber.frames.items()):
                     size = subscriber.sizes.get(key)
                     print(f"subscriber {key}: {n} frames" + (f", {size[0]}x{size[1]}" if size else ""))
                 kinds = {k.split(":")[0] for k, n in subscriber.frames.items() if n > 0}
                 ok = kinds == {"audio", "video"}
+                ok = ok and publisher is not None and publisher.pc.connectionState == "connected"
             for c in (publisher, subscriber):
                 if c:
                     await c.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            with open(log_path) as f:
-                interesting = [
-                    line.rstrip() for line in f
-                    if any(w in line for w in ("WARN", "ERROR", "refused", "dtls", "DTLS", "disconnect"))
-                ]
+            interesting = []
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                log.close()
+                with open(log_path) as f:
+                    interesting = [
+                        line.rstrip() for line in f
+                        if any(w in line for w in ("WARN", "ERROR", "refused", "dtls", "DTLS", "disconnect"))
+                    ]
             if interesting:
                 print("server log (warnings, errors, DTLS):")
                 for line in interesting[-30:]:

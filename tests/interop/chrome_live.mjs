@@ -2,6 +2,10 @@
 // sfu-server, with the default ECDSA certificate and with an RSA one, and reports whether ICE
 // and DTLS came up and what the browser sent. Not part of CI.
 //
+// Runs: `ecdsa` and `rsa` (the browser offers actpass, the server answers passive: the server
+// is the DTLS server), and `rsa-passive` (the offer sent to the server says `a=setup:passive`,
+// so the server answers active and is the DTLS client, facing Chrome's RSA certificate).
+//
 // Usage (as root, so that browser and server only see loopback):
 //   cargo build -p sfu-server
 //   unshare --net sh -c 'ip link set lo up && exec "$@"' sh \
@@ -51,11 +55,11 @@ const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
 const page = context.pages()[0] ?? (await context.newPage());
 await page.goto(`http://127.0.0.1:${page_server.address().port}/`);
 
-async function publish(identity, rsa) {
+async function publish(identity, rsa, passive) {
   const res = await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'chrome-live', identity }) });
   const { token } = await res.json();
   const wsUrl = `ws://127.0.0.1:${httpPort}/v1/rtc?access_token=${token}`;
-  return page.evaluate(async ({ wsUrl, rsa }) => {
+  return page.evaluate(async ({ wsUrl, rsa, passive }) => {
     const config = {};
     if (rsa) {
       config.certificates = [await RTCPeerConnection.generateCertificate({
@@ -84,7 +88,10 @@ async function publish(identity, rsa) {
     };
     await joinedP;
     await pc.setLocalDescription(await pc.createOffer());
-    ws.send(JSON.stringify({ type: 'offer', sdp: pc.localDescription.sdp }));
+    let sdp = pc.localDescription.sdp;
+    // Only the copy sent to the server says passive; Chrome's own offer stays actpass.
+    if (passive) sdp = sdp.replaceAll('a=setup:actpass', 'a=setup:passive');
+    ws.send(JSON.stringify({ type: 'offer', sdp }));
     const deadline = Date.now() + 12000;
     while (Date.now() < deadline && !['connected', 'failed'].includes(pc.connectionState)) {
       await new Promise((r) => setTimeout(r, 200));
@@ -102,12 +109,12 @@ async function publish(identity, rsa) {
     ws.close();
     stream.getTracks().forEach((t) => t.stop());
     return result;
-  }, { wsUrl, rsa });
+  }, { wsUrl, rsa, passive });
 }
 
 let failed = false;
-for (const [name, rsa] of [['ecdsa', false], ['rsa', true]]) {
-  const r = await publish(`chrome-${name}`, rsa);
+for (const [name, rsa, passive] of [['ecdsa', false, false], ['rsa', true, false], ['rsa-passive', true, true]]) {
+  const r = await publish(`chrome-${name}`, rsa, passive);
   console.log(`${name}: ${JSON.stringify(r)}`);
   if (r.connectionState !== 'connected') failed = true;
 }

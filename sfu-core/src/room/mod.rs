@@ -17,6 +17,7 @@ use crate::codec;
 use crate::error::CoreError;
 use crate::ids::{ParticipantId, TrackId};
 use crate::rtp::MediaPacket;
+use crate::speakers::{ActiveSpeakers, SpeakerConfig};
 
 use down_track::{DownTrack, Forwarded};
 pub use keyframe::KeyframeThrottle;
@@ -35,6 +36,8 @@ pub struct RoomConfig {
     pub layer_timeout: Duration,
     /// How often [`Room::handle_timeout`] re-evaluates layers.
     pub tick_interval: Duration,
+    /// Active speaker detection.
+    pub speakers: SpeakerConfig,
 }
 
 impl Default for RoomConfig {
@@ -43,6 +46,7 @@ impl Default for RoomConfig {
             keyframe_request_interval: Duration::from_secs(1),
             layer_timeout: Duration::from_millis(500),
             tick_interval: Duration::from_millis(100),
+            speakers: SpeakerConfig::default(),
         }
     }
 }
@@ -65,12 +69,14 @@ pub struct Room {
     drops: [u64; DropReason::ALL.len()],
     forwarded: u64,
     next_tick: Option<Instant>,
+    speakers: ActiveSpeakers,
 }
 
 impl Room {
     /// An empty room.
     pub fn new(config: RoomConfig) -> Self {
         Room {
+            speakers: ActiveSpeakers::new(config.speakers.clone()),
             config,
             participants: BTreeMap::new(),
             tracks: BTreeMap::new(),
@@ -124,6 +130,8 @@ impl Room {
         for track in self.tracks.values_mut() {
             track.down_tracks.retain(|d| d.subscriber != id);
         }
+        self.speakers.remove(id);
+        self.report_speakers();
         for other in self.participants.keys() {
             self.outputs.push_back(Output::Event {
                 to: *other,
@@ -321,6 +329,11 @@ impl Room {
         for d in &mut t.down_tracks {
             d.reset_layer();
         }
+        if muted && !t.is_video() {
+            let owner = t.info.owner;
+            self.speakers.remove(owner);
+            self.report_speakers();
+        }
         for p in self.participants.keys() {
             self.outputs.push_back(Output::Event {
                 to: *p,
@@ -368,6 +381,18 @@ impl Room {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
+        if !is_video
+            && !t.info.muted
+            && let Some(level) = packet.audio_level
+        {
+            // The stack keeps RFC 6464 levels as negative dBov.
+            self.speakers.handle_level(
+                t.info.owner,
+                level.unsigned_abs(),
+                packet.voice_activity,
+                now,
+            );
+        }
         if t.info.muted {
             self.drops[DropReason::Muted as usize] += t.down_tracks.len() as u64;
             return;
@@ -444,6 +469,10 @@ impl Room {
 
     /// Re-evaluates layers and sends due keyframe requests. Call at [`Room::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.speakers.poll_timeout().is_some_and(|t| t <= now) {
+            self.speakers.handle_timeout(now);
+            self.report_speakers();
+        }
         if self.next_tick.is_some_and(|t| now < t) {
             return;
         }
@@ -472,7 +501,15 @@ impl Room {
 
     /// When [`Room::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_tick
+        match (self.next_tick, self.speakers.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The last reported active speakers, loudest first (for a participant who just joined).
+    pub fn active_speakers(&self) -> &[(ParticipantId, f32)] {
+        self.speakers.current()
     }
 
     /// The next instruction for the driver.
@@ -668,6 +705,19 @@ impl Room {
                     paused,
                     reason: paused.then_some("subscriber"),
                 },
+            });
+        }
+    }
+
+    /// Tells everyone when the speaker list changed.
+    fn report_speakers(&mut self) {
+        let Some(list) = self.speakers.poll_update() else {
+            return;
+        };
+        for p in self.participants.keys() {
+            self.outputs.push_back(Output::Event {
+                to: *p,
+                event: RoomEvent::ActiveSpeakers(list.clone()),
             });
         }
     }

@@ -82,6 +82,8 @@ pub enum RoomEvent {
         /// The new state.
         muted: bool,
     },
+    /// The loudest participants changed: loudest first, level 0.0..=1.0.
+    ActiveSpeakers(Vec<(ParticipantId, f32)>),
     /// The layer or paused state of a subscribed track changed.
     Subscription {
         /// The track.

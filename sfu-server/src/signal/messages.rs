@@ -219,8 +219,7 @@ pub enum ServerMessage {
         /// New state.
         muted: bool,
     },
-    /// Loudest participants first (sent once audio levels are tracked).
-    #[allow(dead_code)]
+    /// Loudest participants first, sent when the list changes (at most ~3 times a second).
     ActiveSpeakers {
         /// The speakers.
         speakers: Vec<SpeakerJson>,

@@ -9,7 +9,7 @@ use sfu_core::{
 use super::Worker;
 use crate::model::{ParticipantJson, TrackJson};
 use crate::peer::PeerEvent;
-use crate::signal::messages::ServerMessage;
+use crate::signal::messages::{ServerMessage, SpeakerJson};
 
 /// The `error` code for a refused core request.
 pub(super) fn core_error_code(e: &CoreError) -> &'static str {
@@ -40,6 +40,15 @@ fn event_message(event: RoomEvent) -> ServerMessage {
         RoomEvent::TrackMuted { track, muted } => ServerMessage::TrackMuted {
             track_id: track.to_string(),
             muted,
+        },
+        RoomEvent::ActiveSpeakers(list) => ServerMessage::ActiveSpeakers {
+            speakers: list
+                .into_iter()
+                .map(|(id, level)| SpeakerJson {
+                    participant_id: id.to_string(),
+                    level,
+                })
+                .collect(),
         },
         RoomEvent::Subscription {
             track,

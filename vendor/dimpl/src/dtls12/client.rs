@@ -827,7 +827,11 @@ impl State {
             .private_key_default_hash_algorithm()
             .unwrap();
 
-        if !cr.supports_hash_algorithm(hash_algorithm) {
+        // Vendored patch: RSA pairs are no longer filtered out when parsing, so check the
+        // (hash, signature) pair of our own key, not the hash alone.
+        // unwrap: as above, certificate-based suites only
+        let our_sig = client.engine.crypto_context().signature_algorithm().unwrap();
+        if !cr.supports_signature_algorithm(hash_algorithm, our_sig) {
             return Err(Error::CertificateError(
                 crate::CertificateError::UnsupportedHashAlgorithm(hash_algorithm),
             )

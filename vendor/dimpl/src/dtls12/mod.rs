@@ -34,5 +34,9 @@ pub mod message;
 mod queue;
 mod server;
 
+// Vendored patch (PATCHES.md): handshakes against RSA peers.
+#[cfg(all(test, feature = "aws-lc-rs", feature = "rcgen"))]
+mod rsa_tests;
+
 pub use client::Client;
 pub use server::Server;

@@ -1438,18 +1438,27 @@ pub(crate) fn signature_scheme_to_components(
         SignatureScheme::ED25519 => Err(Error::SecurityError(
             crate::SecurityError::UnsupportedSignatureScheme(scheme),
         )),
+        // Vendored patch: PSS maps to SignatureAlgorithm::RSA_PSS, because the patched
+        // verifiers read SignatureAlgorithm::RSA as RSASSA-PKCS1-v1_5 (the DTLS 1.2 meaning).
+        // DTLS 1.3 still does not offer/accept RSA schemes (SignatureScheme::supported()).
         SignatureScheme::RSA_PSS_RSAE_SHA256 => {
-            Ok((HashAlgorithm::SHA256, SignatureAlgorithm::RSA))
+            Ok((HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS))
         }
         SignatureScheme::RSA_PSS_RSAE_SHA384 => {
-            Ok((HashAlgorithm::SHA384, SignatureAlgorithm::RSA))
+            Ok((HashAlgorithm::SHA384, SignatureAlgorithm::RSA_PSS))
         }
         SignatureScheme::RSA_PSS_RSAE_SHA512 => {
-            Ok((HashAlgorithm::SHA512, SignatureAlgorithm::RSA))
+            Ok((HashAlgorithm::SHA512, SignatureAlgorithm::RSA_PSS))
         }
-        SignatureScheme::RSA_PSS_PSS_SHA256 => Ok((HashAlgorithm::SHA256, SignatureAlgorithm::RSA)),
-        SignatureScheme::RSA_PSS_PSS_SHA384 => Ok((HashAlgorithm::SHA384, SignatureAlgorithm::RSA)),
-        SignatureScheme::RSA_PSS_PSS_SHA512 => Ok((HashAlgorithm::SHA512, SignatureAlgorithm::RSA)),
+        SignatureScheme::RSA_PSS_PSS_SHA256 => {
+            Ok((HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS))
+        }
+        SignatureScheme::RSA_PSS_PSS_SHA384 => {
+            Ok((HashAlgorithm::SHA384, SignatureAlgorithm::RSA_PSS))
+        }
+        SignatureScheme::RSA_PSS_PSS_SHA512 => {
+            Ok((HashAlgorithm::SHA512, SignatureAlgorithm::RSA_PSS))
+        }
         SignatureScheme::RSA_PKCS1_SHA256
         | SignatureScheme::RSA_PKCS1_SHA384
         | SignatureScheme::RSA_PKCS1_SHA512 => Err(Error::SecurityError(

@@ -285,6 +285,51 @@ impl SupportedDtls12CipherSuite for PskAes128Ccm8 {
     }
 }
 
+/// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 / TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+/// (vendored patch, see PATCHES.md). Same record protection as the ECDHE_ECDSA suite
+/// `inner`; only the server's key type differs. Usable in the client role only, since
+/// dimpl cannot sign with an RSA key (`is_cipher_suite_compatible` rejects it as server).
+#[derive(Debug)]
+struct EcdheRsa<T: 'static> {
+    suite: Dtls12CipherSuite,
+    inner: &'static T,
+}
+
+impl<T: SupportedDtls12CipherSuite + 'static> SupportedDtls12CipherSuite for EcdheRsa<T> {
+    fn suite(&self) -> Dtls12CipherSuite {
+        self.suite
+    }
+
+    fn hash_algorithm(&self) -> HashAlgorithm {
+        self.inner.hash_algorithm()
+    }
+
+    fn key_lengths(&self) -> (usize, usize, usize) {
+        self.inner.key_lengths()
+    }
+
+    fn explicit_nonce_len(&self) -> usize {
+        self.inner.explicit_nonce_len()
+    }
+
+    fn tag_len(&self) -> usize {
+        self.inner.tag_len()
+    }
+
+    fn create_cipher(&self, key: &[u8]) -> Result<Box<dyn Cipher>, CryptoError> {
+        self.inner.create_cipher(key)
+    }
+}
+
+static ECDHE_RSA_AES_128_GCM_SHA256: EcdheRsa<Aes128GcmSha256> = EcdheRsa {
+    suite: Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
+    inner: &AES_128_GCM_SHA256,
+};
+static ECDHE_RSA_AES_256_GCM_SHA384: EcdheRsa<Aes256GcmSha384> = EcdheRsa {
+    suite: Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384,
+    inner: &AES_256_GCM_SHA384,
+};
+
 /// Static instances of supported DTLS 1.2 cipher suites.
 static AES_128_GCM_SHA256: Aes128GcmSha256 = Aes128GcmSha256;
 static AES_256_GCM_SHA384: Aes256GcmSha384 = Aes256GcmSha384;
@@ -297,6 +342,9 @@ pub(super) static ALL_CIPHER_SUITES: &[&dyn SupportedDtls12CipherSuite] = &[
     &AES_256_GCM_SHA384,
     &CHACHA20_POLY1305_SHA256,
     &PSK_AES_128_CCM_8,
+    // Vendored patch: client role only (see EcdheRsa).
+    &ECDHE_RSA_AES_128_GCM_SHA256,
+    &ECDHE_RSA_AES_256_GCM_SHA384,
 ];
 
 // ============================================================================

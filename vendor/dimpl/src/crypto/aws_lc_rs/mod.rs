@@ -76,6 +76,8 @@ use super::CryptoProvider;
 /// - `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` (0xC02B)
 /// - `TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384` (0xC02C)
 /// - `TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256` (0xCCA9)
+/// - `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` (0xC02F), `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`
+///   (0xC030): vendored patch, client role only (PATCHES.md)
 ///
 /// # Supported Key Exchange Groups
 ///
@@ -87,6 +89,7 @@ use super::CryptoProvider;
 ///
 /// - ECDSA with P-256 and SHA-256
 /// - ECDSA with P-384 and SHA-384
+/// - Verification only (vendored patch): RSA PKCS#1 v1.5 and RSA-PSS with SHA-256/384/512
 ///
 /// # Supported Hash Algorithms
 ///

@@ -223,6 +223,17 @@ impl CryptoProvider {
                     VALIDATION_P384_SHA384_SIG,
                     VALIDATION_TEST_DATA,
                 ),
+                // Vendored patch: ECDHE_RSA suites (RSA 2048 certificate, PKCS#1 v1.5).
+                (HashAlgorithm::SHA256, SignatureAlgorithm::RSA) => (
+                    VALIDATION_RSA2048_CERT,
+                    VALIDATION_RSA2048_SHA256_SIG,
+                    VALIDATION_TEST_DATA,
+                ),
+                (HashAlgorithm::SHA384, SignatureAlgorithm::RSA) => (
+                    VALIDATION_RSA2048_CERT,
+                    VALIDATION_RSA2048_SHA384_SIG,
+                    VALIDATION_TEST_DATA,
+                ),
                 _ => {
                     return Err(provider_error(
                         CryptoProviderValidationError::NoSignatureValidationVector {
@@ -483,6 +494,13 @@ const VALIDATION_P256_CERT: &[u8] = include_bytes!("p256_cert.der");
 const VALIDATION_P256_SHA256_SIG: &[u8] = include_bytes!("p256_sha256_sig.der");
 const VALIDATION_P384_CERT: &[u8] = include_bytes!("p384_cert.der");
 const VALIDATION_P384_SHA384_SIG: &[u8] = include_bytes!("p384_sha384_sig.der");
+// Vendored patch: RSA 2048 self-signed certificate (rsaEncryption key) and RSASSA-PKCS1-v1_5
+// signatures of test_data.bin, made with `openssl req -x509 -newkey rsa:2048` and
+// `openssl dgst -sha256|-sha384 -sign` (see PATCHES.md). The RSA-PSS and SHA-512 signatures
+// beside them are used by the unit tests in crypto/aws_lc_rs/sign.rs.
+const VALIDATION_RSA2048_CERT: &[u8] = include_bytes!("rsa2048_cert.der");
+const VALIDATION_RSA2048_SHA256_SIG: &[u8] = include_bytes!("rsa2048_sha256_sig.bin");
+const VALIDATION_RSA2048_SHA384_SIG: &[u8] = include_bytes!("rsa2048_sha384_sig.bin");
 
 // AEAD test vectors for DTLS 1.3 cipher suites
 struct AeadTestVector {
@@ -679,7 +697,8 @@ mod tests_aws_lc_rs {
         let count = provider.supported_cipher_suites().count();
         // ECDHE: AES-128, AES-256, ChaCha20
         // PSK: CCM-8
-        assert_eq!(count, 4);
+        // Vendored patch: ECDHE_RSA AES-128, AES-256 (client role)
+        assert_eq!(count, 6);
     }
 
     #[test]
@@ -707,6 +726,19 @@ mod tests_aws_lc_rs {
         assert!(ecdsa_suites.contains(&Dtls12CipherSuite::ECDHE_ECDSA_AES128_GCM_SHA256));
         assert!(ecdsa_suites.contains(&Dtls12CipherSuite::ECDHE_ECDSA_AES256_GCM_SHA384));
         assert!(ecdsa_suites.contains(&Dtls12CipherSuite::ECDHE_ECDSA_CHACHA20_POLY1305_SHA256));
+
+        // Vendored patch: the aws-lc-rs provider also has the ECDHE_RSA suites.
+        let rsa_suites: Vec<_> = provider
+            .supported_cipher_suites_for_signature_algorithm(SignatureAlgorithm::RSA)
+            .map(|cs| cs.suite())
+            .collect();
+        assert_eq!(
+            rsa_suites,
+            [
+                Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
+                Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384
+            ]
+        );
     }
 }
 

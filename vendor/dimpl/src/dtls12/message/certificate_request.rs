@@ -105,11 +105,18 @@ impl CertificateRequest {
         }
     }
 
-    /// Checks if the CertificateRequest supports a specific hash algorithm
-    pub fn supports_hash_algorithm(&self, hash_algorithm: super::HashAlgorithm) -> bool {
+    /// Checks if the CertificateRequest lists a specific (hash, signature) pair.
+    ///
+    /// Vendored patch: replaces upstream's `supports_hash_algorithm(hash)`, which was
+    /// only correct while `parse` dropped every non-ECDSA pair.
+    pub fn supports_signature_algorithm(
+        &self,
+        hash_algorithm: super::HashAlgorithm,
+        signature: super::SignatureAlgorithm,
+    ) -> bool {
         self.supported_signature_algorithms
             .iter()
-            .any(|algo| algo.hash == hash_algorithm)
+            .any(|algo| algo.hash == hash_algorithm && algo.signature == signature)
     }
 }
 
@@ -135,34 +142,30 @@ mod test {
     ];
 
     #[test]
-    fn filters_unsupported_rsa_signature_algorithm() {
-        // Parse the message with base_offset 0
+    fn keeps_rsa_signature_algorithm() {
+        // Vendored patch: SHA256/RSA is supported now (upstream filtered it out).
         let (rest, parsed) = CertificateRequest::parse(MESSAGE, 0).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(parsed.supported_signature_algorithms.len(), 1);
+        assert_eq!(parsed.supported_signature_algorithms.len(), 2);
         assert_eq!(
-            parsed.supported_signature_algorithms[0],
+            parsed.supported_signature_algorithms[1],
             SignatureAndHashAlgorithm::new(
                 super::super::HashAlgorithm::SHA256,
-                super::super::SignatureAlgorithm::ECDSA,
+                super::super::SignatureAlgorithm::RSA,
             )
         );
+        assert!(parsed.supports_signature_algorithm(
+            super::super::HashAlgorithm::SHA256,
+            super::super::SignatureAlgorithm::ECDSA
+        ));
+        assert!(!parsed.supports_signature_algorithm(
+            super::super::HashAlgorithm::SHA384,
+            super::super::SignatureAlgorithm::ECDSA
+        ));
 
-        // Serialization must not re-advertise the filtered RSA algorithm.
         let mut serialized = Buf::new();
         parsed.serialize(MESSAGE, &mut serialized);
-        let expected = [
-            0x01, // Certificate types length (1 byte)
-            0x40, // Certificate type: ECDSA_SIGN
-            0x00, 0x02, // Signature algorithms length (2 bytes = 1 algorithm)
-            0x04, 0x03, // SHA256/ECDSA
-            0x00, 0x0C, // Certificate authorities length
-            0x00, 0x04, // Distinguished name 1 length
-            0x01, 0x02, 0x03, 0x04, // Distinguished name 1 data
-            0x00, 0x04, // Distinguished name 2 length
-            0x05, 0x06, 0x07, 0x08, // Distinguished name 2 data
-        ];
-        assert_eq!(&*serialized, expected);
+        assert_eq!(&*serialized, MESSAGE);
     }
 
     #[test]

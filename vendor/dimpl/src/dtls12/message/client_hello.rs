@@ -364,6 +364,29 @@ mod tests {
     }
 
     #[test]
+    fn rsa_only_cipher_suites_parse() {
+        // Vendored patch: a ClientHello offering only ECDHE_RSA suites used to fail with
+        // nom's Many1 error (no "supported" suite); it parses now, and the server then
+        // reports NoMutuallyAcceptableCipherSuite if its key cannot serve them.
+        let mut message = MESSAGE.to_vec();
+        message[40..42].copy_from_slice(&[0xC0, 0x2F]); // ECDHE_RSA_AES128_GCM_SHA256
+        message[42..44].copy_from_slice(&[0xC0, 0x30]); // ECDHE_RSA_AES256_GCM_SHA384
+        let (_, parsed) = ClientHello::parse(&message, 0).unwrap();
+        assert_eq!(
+            parsed.cipher_suites.as_slice(),
+            &[
+                Dtls12CipherSuite::ECDHE_RSA_AES128_GCM_SHA256,
+                Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384
+            ]
+        );
+
+        // Still an error when nothing at all is supported (e.g. only CBC suites).
+        message[40..42].copy_from_slice(&[0xC0, 0x13]); // ECDHE_RSA_WITH_AES_128_CBC_SHA
+        message[42..44].copy_from_slice(&[0x00, 0x2F]); // RSA_WITH_AES_128_CBC_SHA
+        assert!(ClientHello::parse(&message, 0).is_err());
+    }
+
+    #[test]
     fn session_id_too_long() {
         let mut message = MESSAGE.to_vec();
         message[34] = 0x21; // SessionId length (33, which is too long)

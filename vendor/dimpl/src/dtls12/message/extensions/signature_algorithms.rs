@@ -101,22 +101,30 @@ mod tests {
 
         let (_, parsed) = SignatureAlgorithmsExtension::parse(&serialized).unwrap();
 
-        assert_eq!(parsed.supported_signature_algorithms.len(), 1);
-        assert_eq!(
-            parsed.supported_signature_algorithms[0],
-            SignatureAndHashAlgorithm::new(HashAlgorithm::SHA256, SignatureAlgorithm::ECDSA,)
-        );
+        // Vendored patch: SHA256/RSA is supported now and kept.
+        assert_eq!(parsed.supported_signature_algorithms, algorithms);
     }
 
     #[test]
-    fn default_does_not_advertise_rsa() {
+    fn default_advertises_ecdsa_then_rsa() {
+        // Vendored patch: upstream advertised ECDSA only (default_does_not_advertise_rsa).
         let extension = SignatureAlgorithmsExtension::default();
+        let codes: Vec<u16> = extension
+            .supported_signature_algorithms
+            .iter()
+            .map(|a| a.as_u16())
+            .collect();
 
+        assert_eq!(
+            codes,
+            [0x0403, 0x0503, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601]
+        );
         assert!(
             extension
                 .supported_signature_algorithms
                 .iter()
-                .all(|algorithm| algorithm.signature != SignatureAlgorithm::RSA)
+                .all(|algorithm| algorithm.signature != SignatureAlgorithm::DSA
+                    && algorithm.hash != HashAlgorithm::SHA1)
         );
     }
 
