@@ -9,9 +9,11 @@
 //! [`Room::poll_output`] until it returns `None`, and calls [`Room::handle_timeout`] no later than
 //! [`Room::poll_timeout`].
 
+pub mod clock_sync;
 pub mod codec;
 pub mod error;
 pub mod ids;
+pub mod rate;
 pub mod rewrite;
 pub mod room;
 pub mod rtp;

@@ -81,11 +81,13 @@ impl TemporalFilter {
         };
         let starts_picture = desc.start_of_partition && desc.partition_id == 0;
         if newer && starts_picture {
-            if is_keyframe {
+            // A keyframe resets every reference; going down needs no reference at all.
+            if is_keyframe || self.target < self.current {
                 self.current = self.target;
-            } else if self.target < self.current {
-                self.current = self.target;
-            } else if self.target > self.current && desc.layer_sync && tid > self.current {
+            } else if self.target > self.current
+                && desc.layer_sync
+                && self.current.checked_add(1) == Some(tid)
+            {
                 // One layer at a time: a sync picture of layer N references TL0 only, but later
                 // layer-N pictures may reference layers between 1 and N-1, which must be synced
                 // first.
@@ -259,8 +261,8 @@ mod tests {
                 if kept[0] && !keyframe && !sync {
                     // A non-sync picture of layer N references the newest of every layer < N
                     // and its own layer's newest picture.
-                    for layer in 0..=usize::from(tid) {
-                        prop_assert!(sent_last[layer], "picture {} lacks layer {}", i, layer);
+                    for (layer, &sent) in sent_last.iter().enumerate().take(usize::from(tid) + 1) {
+                        prop_assert!(sent, "picture {} lacks layer {}", i, layer);
                     }
                 }
                 if kept[0] && sync {

@@ -39,6 +39,8 @@ pub struct LayerCountersJson {
     pub packets: u64,
     /// Payload bytes received.
     pub bytes: u64,
+    /// Receive bitrate over the last second, bits per second.
+    pub bitrate_bps: u64,
 }
 
 /// One simulcast layer of a `Track`.

@@ -2,7 +2,8 @@
 """Live interop: aiortc publishes audio + video to the real sfu-server, a second aiortc client
 subscribes and decodes what it receives.
 
-Not part of CI (it needs aiortc from PyPI and takes ~20 s). Usage:
+Needs aiortc from PyPI and takes ~20 s. tests/tests/interop_rsa.rs runs it in CI with `--rsa`
+(and `--rsa --passive`) against a server it started itself (`--url`). Usage:
 
     cargo build -p sfu-server
     python3 -m venv /tmp/aiortc-venv && /tmp/aiortc-venv/bin/pip install aiortc aiohttp

@@ -163,10 +163,27 @@ async def run(args, base, http_port):
 
         task = asyncio.ensure_future(reader())
         await asyncio.sleep(args.seconds)
+        stats = server_stats(base)
+        log(f"server /v1/stats: {stats}")
         task.cancel()
         pub.pipe.set_state(Gst.State.NULL)
         glib_loop.quit()
-    return pub.states, published
+    return pub.states, published, stats
+
+
+def server_stats(base):
+    """GET /v1/stats with an admin dev token: rtp_in > 0 means SRTP from webrtcbin was decrypted."""
+    try:
+        req = urllib.request.Request(
+            f"{base}/v1/dev/token",
+            data=json.dumps({"room": "gst-live", "identity": "gst-stats", "admin": True}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        token = json.load(urllib.request.urlopen(req))["token"]
+        req = urllib.request.Request(f"{base}/v1/stats", headers={"authorization": f"Bearer {token}"})
+        return json.load(urllib.request.urlopen(req))
+    except OSError as e:
+        return {"error": str(e)}
 
 
 def main():
@@ -195,7 +212,7 @@ def main():
                     break
             except OSError:
                 time.sleep(0.1)
-        states, published = asyncio.run(run(args, base, http_port))
+        states, published, stats = asyncio.run(run(args, base, http_port))
     finally:
         proc.terminate()
         try:
@@ -210,6 +227,7 @@ def main():
         lines = [ln.rstrip() for ln in f if "dimpl" in ln or "DTLS" in ln or "ERROR" in ln]
     for ln in lines[-15:]:
         print("  " + ln)
+    print(f"server rtp_in: {stats.get('rtp_in')} (datagrams_in {stats.get('datagrams_in')})")
     ok = states.get("connection-state") == "connected"
     print("RESULT:", "ok" if ok else "FAILED")
     return 0 if ok else 1

@@ -6,6 +6,7 @@
 
 pub mod h264;
 pub mod vp8;
+pub mod vp8_size;
 
 #[cfg(test)]
 mod tests;

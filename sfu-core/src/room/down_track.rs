@@ -2,11 +2,16 @@
 
 use std::time::Instant;
 
+use crate::clock_sync::ts_advance_on_switch;
+use crate::codec::vp8::Vp8Descriptor;
 use crate::ids::ParticipantId;
 use crate::rewrite::RtpRewriter;
 use crate::room::output::DropReason;
+use crate::room::track::LayerState;
 use crate::room::types::SubscriptionCaps;
 use crate::rtp::{MediaPacket, SeqNo};
+use crate::temporal::TemporalFilter;
+use crate::vp8_munger::{Vp8Munger, Vp8Rewrite};
 
 /// One subscriber's view of one published track.
 ///
@@ -16,7 +21,7 @@ use crate::rtp::{MediaPacket, SeqNo};
 #[derive(Debug)]
 pub(crate) struct DownTrack {
     pub subscriber: ParticipantId,
-    /// The subscriber's m-line is negotiated and packets may be written to it.
+    /// The subscriber's m-line for the track is negotiated and packets may be written to it.
     pub negotiated: bool,
     /// Publisher payload type -> subscriber payload type.
     pub payload_types: Vec<(u8, u8)>,
@@ -24,16 +29,37 @@ pub(crate) struct DownTrack {
     pub target: Option<usize>,
     pub current: Option<usize>,
     rewriter: RtpRewriter,
+    munger: Vp8Munger,
+    temporal: TemporalFilter,
     last_arrival: Option<Instant>,
+    /// Input RTP timestamp of the newest packet sent, in its source's clock.
+    last_input_ts: Option<u32>,
     /// The (layer, paused) last told to the subscriber, to send `subscription` only on change.
     pub reported: Option<(Option<usize>, bool)>,
     pub packets_sent: u64,
+    /// Layer switches done.
+    pub switches: u64,
+}
+
+/// One packet as the publisher sent it, with what ingress learned about it.
+pub(crate) struct Ingress<'a> {
+    pub packet: &'a MediaPacket,
+    pub layer: usize,
+    pub is_keyframe: bool,
+    /// Video must start at a keyframe; audio starts anywhere.
+    pub needs_keyframe: bool,
+    pub vp8: Option<&'a Vp8Descriptor>,
+    pub clock_rate: u32,
 }
 
 /// What happened to one packet on one down track.
 pub(crate) enum Forwarded {
     /// Send it; `switched` is true when this packet started a new layer.
-    Send { packet: MediaPacket, switched: bool },
+    Send {
+        packet: MediaPacket,
+        vp8: Option<Vp8Rewrite>,
+        switched: bool,
+    },
     /// Not sent.
     Drop(DropReason),
 }
@@ -51,21 +77,26 @@ impl DownTrack {
             target: None,
             current: None,
             rewriter: RtpRewriter::new(mixed & 0x7fff, (mixed >> 32) as u32),
+            munger: Vp8Munger::new(),
+            temporal: TemporalFilter::new(u8::MAX),
             last_arrival: None,
+            last_input_ts: None,
             reported: None,
             packets_sent: 0,
+            switches: 0,
         }
     }
 
-    /// Decides and rewrites one packet of `layer`.
-    pub fn forward(
-        &mut self,
-        layer: usize,
-        is_keyframe: bool,
-        needs_keyframe: bool,
-        packet: &MediaPacket,
-        clock_rate: u32,
-    ) -> Forwarded {
+    /// Applies a subscriber's caps (the temporal cap takes effect at the next safe picture).
+    pub fn set_caps(&mut self, caps: SubscriptionCaps) {
+        self.temporal
+            .set_target(caps.max_temporal.unwrap_or(u8::MAX));
+        self.caps = caps;
+    }
+
+    /// Decides and rewrites one packet.
+    pub fn forward(&mut self, input: &Ingress, layers: &[LayerState]) -> Forwarded {
+        let packet = input.packet;
         if !self.negotiated {
             return Forwarded::Drop(DropReason::NotNegotiated);
         }
@@ -82,46 +113,89 @@ impl DownTrack {
         };
 
         let mut switched = false;
-        if self.current != Some(layer) {
-            if self.target != Some(layer) {
+        if self.current != Some(input.layer) {
+            if self.target != Some(input.layer) {
                 return Forwarded::Drop(if self.current.is_some() {
                     DropReason::OtherLayer
                 } else {
                     DropReason::AwaitingKeyframe
                 });
             }
-            if needs_keyframe && !is_keyframe {
+            if input.needs_keyframe && !input.is_keyframe {
                 return Forwarded::Drop(DropReason::AwaitingKeyframe);
             }
-            // Advance the output clock by the wall time since the last forwarded packet, so the
-            // new source's frames play out at the right moment after the old source's.
-            let advance = self.last_arrival.map_or(1, |prev| {
-                let secs = packet.arrival.saturating_duration_since(prev).as_secs_f64();
-                ((secs * f64::from(clock_rate)) as u32).max(1)
-            });
+            let advance = self.timestamp_advance(input, layers);
             self.rewriter
                 .switch_source(packet.seq.0, packet.timestamp, advance);
-            self.current = Some(layer);
+            self.munger.switch_source();
+            self.temporal.restart();
+            if self.current.is_some() {
+                self.switches += 1;
+            }
+            self.current = Some(input.layer);
             switched = true;
         }
 
-        let Some((seq, timestamp)) = self.rewriter.rewrite(packet.seq.0, packet.timestamp) else {
+        let seq = packet.seq.0;
+        let mut vp8 = None;
+        if let Some(desc) = input.vp8 {
+            if !self.temporal.keep(seq, desc, input.is_keyframe) {
+                // A finer step down: fewer frames per second, decodable because only pictures
+                // no kept picture references are left out.
+                self.munger.drop_picture(seq, desc);
+                self.rewriter.drop_packet(seq);
+                return Forwarded::Drop(DropReason::TemporalLayer);
+            }
+            match self.munger.munge(seq, desc) {
+                Some(rw) => vp8 = (!rw.is_empty()).then_some(rw),
+                None => return Forwarded::Drop(DropReason::BeforeSwitch),
+            }
+        }
+        let Some((out_seq, timestamp)) = self.rewriter.rewrite(seq, packet.timestamp) else {
             return Forwarded::Drop(DropReason::BeforeSwitch);
         };
-        self.last_arrival = Some(match self.last_arrival {
-            Some(prev) if prev > packet.arrival => prev,
-            _ => packet.arrival,
-        });
+        if self.last_arrival.is_none_or(|prev| packet.arrival >= prev) {
+            self.last_arrival = Some(packet.arrival);
+            self.last_input_ts = Some(packet.timestamp);
+        }
         self.packets_sent += 1;
         Forwarded::Send {
             packet: MediaPacket {
-                seq: SeqNo(seq),
+                seq: SeqNo(out_seq),
                 timestamp,
                 payload_type: pt,
                 payload: packet.payload.clone(),
                 ..*packet
             },
+            vp8,
             switched,
+        }
+    }
+
+    /// How far the output clock moves at a switch: by the publisher's sender reports when both
+    /// layers have one (exact), else by the wall time between the packets' arrivals.
+    fn timestamp_advance(&self, input: &Ingress, layers: &[LayerState]) -> u32 {
+        let packet = input.packet;
+        let (Some(prev_arrival), Some(prev_ts)) = (self.last_arrival, self.last_input_ts) else {
+            return 1;
+        };
+        let gap = packet.arrival.saturating_duration_since(prev_arrival);
+        match (
+            self.current.and_then(|l| layers.get(l)),
+            layers.get(input.layer),
+        ) {
+            (Some(old), Some(new)) => {
+                ts_advance_on_switch(
+                    &old.clock,
+                    prev_ts,
+                    &new.clock,
+                    packet.timestamp,
+                    input.clock_rate,
+                    gap,
+                )
+                .ticks
+            }
+            _ => ((gap.as_secs_f64() * f64::from(input.clock_rate)) as u32).max(1),
         }
     }
 

@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::codec;
+use crate::codec::{self, Codec};
 use crate::error::CoreError;
 use crate::ids::{ParticipantId, TrackId};
 use crate::rtp::MediaPacket;
 use crate::speakers::{ActiveSpeakers, SpeakerConfig};
 
-use down_track::{DownTrack, Forwarded};
+use crate::clock_sync::SenderReport;
+use crate::codec::vp8::Vp8Descriptor;
+use crate::codec::vp8_size;
+use down_track::{DownTrack, Forwarded, Ingress};
 pub use keyframe::KeyframeThrottle;
 pub use output::{DropReason, KeyframeKind, Output, RoomEvent};
 use track::PublishedTrack;
@@ -305,7 +308,7 @@ impl Room {
         if caps.paused && !d.caps.paused {
             d.reset_layer();
         }
-        d.caps = caps;
+        d.set_caps(caps);
         self.update_targets(track, now);
         self.report_subscriptions(track);
         Ok(())
@@ -364,14 +367,25 @@ impl Room {
         };
         let is_video = t.is_video();
         let is_keyframe = is_video && codec::is_keyframe_start(t.info.codec, &packet.payload);
+        // Parsed once here, used by every down track.
+        let vp8 = (t.info.codec == Codec::Vp8)
+            .then(|| Vp8Descriptor::parse(&packet.payload))
+            .flatten();
         let was_live = t.is_live(layer, now, self.config.layer_timeout);
         let state = &mut t.layers[layer];
         state.last_packet = Some(now);
         state.packets += 1;
         state.bytes += packet.payload.len() as u64;
+        state.rate.record(packet.payload.len(), now);
         if is_keyframe {
             state.last_keyframe = Some(now);
             state.throttle.clear_pending();
+            if let Some((w, h)) = vp8_size::keyframe_size(&packet.payload)
+                && let Some(info) = t.info.layers.get_mut(layer)
+            {
+                info.width = Some(u32::from(w));
+                info.height = Some(u32::from(h));
+            }
         }
         if !was_live && t.layers.len() > 1 {
             // A layer (re)appeared: subscribers may want to move to it.
@@ -397,17 +411,34 @@ impl Room {
             self.drops[DropReason::Muted as usize] += t.down_tracks.len() as u64;
             return;
         }
-        let clock_rate = t.clock_rate();
+        let ingress = Ingress {
+            packet: &packet,
+            layer,
+            is_keyframe,
+            needs_keyframe: is_video,
+            vp8: vp8.as_ref(),
+            clock_rate: t.clock_rate(),
+        };
+        let PublishedTrack {
+            layers,
+            down_tracks,
+            ..
+        } = t;
         let mut switched_any = false;
-        for d in &mut t.down_tracks {
-            match d.forward(layer, is_keyframe, is_video, &packet, clock_rate) {
-                Forwarded::Send { packet, switched } => {
+        for d in down_tracks.iter_mut() {
+            match d.forward(&ingress, layers) {
+                Forwarded::Send {
+                    packet,
+                    vp8,
+                    switched,
+                } => {
                     switched_any |= switched;
                     self.forwarded += 1;
                     self.outputs.push_back(Output::SendRtp {
                         to: d.subscriber,
                         track,
                         packet,
+                        vp8,
                     });
                 }
                 Forwarded::Drop(reason) => self.drops[reason as usize] += 1,
@@ -416,6 +447,23 @@ impl Room {
         if switched_any {
             self.report_subscriptions(track);
         }
+    }
+
+    /// A publisher's RTCP sender report for one encoding: lets layer switches map timestamps
+    /// exactly instead of by arrival time.
+    pub fn handle_sender_report(
+        &mut self,
+        track: TrackId,
+        rid: Option<&str>,
+        report: SenderReport,
+    ) {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        let Some(layer) = t.layer_index(rid) else {
+            return;
+        };
+        t.layers[layer].clock.handle_sender_report(report);
     }
 
     /// A subscriber asked for a keyframe of a track it receives.
@@ -561,6 +609,14 @@ impl Room {
         self.tracks
             .get(&id)
             .map(|t| t.layers.iter().map(|l| (l.packets, l.bytes)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Receive bitrate (bits/s over the last second) per layer of a track.
+    pub fn layer_bitrates(&self, id: TrackId, now: Instant) -> Vec<u64> {
+        self.tracks
+            .get(&id)
+            .map(|t| t.layers.iter().map(|l| l.rate.bitrate_bps(now)).collect())
             .unwrap_or_default()
     }
 

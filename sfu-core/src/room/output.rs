@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::ids::{ParticipantId, TrackId};
 use crate::room::types::{MediaKind, ParticipantInfo, TrackInfo};
 use crate::rtp::MediaPacket;
+use crate::vp8_munger::Vp8Rewrite;
 
 /// Picture Loss Indication or Full Intra Request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,13 +33,15 @@ pub enum DropReason {
     UnsupportedPayloadType,
     /// The packet precedes the current switch point (late or reordered from before a switch).
     BeforeSwitch,
+    /// A VP8 temporal layer above the subscriber's cap.
+    TemporalLayer,
     /// The packet's track or participant is unknown (raced with a leave).
     UnknownSource,
 }
 
 impl DropReason {
     /// All reasons, for metric registration.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::NotNegotiated,
         DropReason::OtherLayer,
         DropReason::AwaitingKeyframe,
@@ -46,6 +49,7 @@ impl DropReason {
         DropReason::Paused,
         DropReason::UnsupportedPayloadType,
         DropReason::BeforeSwitch,
+        DropReason::TemporalLayer,
         DropReason::UnknownSource,
     ];
 
@@ -59,6 +63,7 @@ impl DropReason {
             DropReason::Paused => "paused",
             DropReason::UnsupportedPayloadType => "unsupported_payload_type",
             DropReason::BeforeSwitch => "before_switch",
+            DropReason::TemporalLayer => "temporal_layer",
             DropReason::UnknownSource => "unknown_source",
         }
     }
@@ -108,6 +113,8 @@ pub enum Output {
         track: TrackId,
         /// The packet with subscriber-side sequence number, timestamp and payload type.
         packet: MediaPacket,
+        /// VP8 descriptor fields to rewrite (PictureID, TL0PICIDX, KEYIDX), when any change.
+        vp8: Option<Vp8Rewrite>,
     },
     /// Ask a publisher for a keyframe.
     RequestKeyframe {

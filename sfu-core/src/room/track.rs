@@ -2,13 +2,15 @@
 
 use std::time::{Duration, Instant};
 
+use crate::clock_sync::LayerClock;
+use crate::rate::BitrateMeter;
 use crate::room::down_track::DownTrack;
 use crate::room::keyframe::KeyframeThrottle;
 use crate::room::types::{SubscriptionCaps, TrackInfo};
 
 /// Ingress state of one encoding (simulcast layer) of a published track.
 #[derive(Debug, Default)]
-pub(crate) struct LayerState {
+pub struct LayerState {
     /// Arrival of the newest packet.
     pub last_packet: Option<Instant>,
     /// Arrival of the newest keyframe start.
@@ -19,6 +21,10 @@ pub(crate) struct LayerState {
     pub packets: u64,
     /// Payload bytes received.
     pub bytes: u64,
+    /// Receive bitrate over the last second.
+    pub rate: BitrateMeter,
+    /// The publisher's latest sender report for this encoding (maps its RTP clock to NTP).
+    pub clock: LayerClock,
 }
 
 /// A track published in the room, with the subscribers it fans out to.

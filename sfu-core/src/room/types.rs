@@ -139,4 +139,6 @@ pub struct SubscriptionCaps {
     pub max_height: Option<u32>,
     /// Whether the subscriber wants the track paused (hidden element).
     pub paused: bool,
+    /// Highest VP8 temporal layer to send (a lower frame rate); `None` = all.
+    pub max_temporal: Option<u8>,
 }

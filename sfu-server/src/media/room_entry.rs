@@ -68,6 +68,7 @@ impl RoomEntry {
             for t in &mut p.tracks {
                 let Ok(id) = t.id.parse() else { continue };
                 let counters = self.core.layer_counters(id);
+                let rates = self.core.layer_bitrates(id, Instant::now());
                 let rids: Vec<Option<String>> = if t.simulcast.is_empty() {
                     vec![None]
                 } else {
@@ -76,10 +77,12 @@ impl RoomEntry {
                 t.received = Some(
                     rids.into_iter()
                         .zip(counters)
-                        .map(|(rid, (packets, bytes))| LayerCountersJson {
+                        .zip(rates)
+                        .map(|((rid, (packets, bytes)), bitrate_bps)| LayerCountersJson {
                             rid,
                             packets,
                             bytes,
+                            bitrate_bps,
                         })
                         .collect(),
                 );

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sfu_core::clock_sync::SenderReport;
+use sfu_core::vp8_munger::Vp8Rewrite;
 use sfu_core::{Codec, KeyframeKind, MediaKind, MediaPacket, ParticipantId, SeqNo, TrackId};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, Mid};
@@ -95,6 +97,15 @@ pub enum PeerEvent {
     TrackAdded(RemoteTrack),
     /// The remote stopped publishing a track.
     TrackRemoved(TrackId),
+    /// A publisher's RTCP sender report for one encoding of a published track.
+    SenderReport {
+        /// The published track.
+        track: TrackId,
+        /// The encoding's RID.
+        rid: Option<Rid>,
+        /// NTP/RTP time pair.
+        report: SenderReport,
+    },
     /// The subscriber asked for a keyframe on one of its down tracks.
     KeyframeRequest {
         /// The published track the down track carries.
@@ -336,6 +347,25 @@ impl Peer {
                 };
                 Some(Polled::Rtp { track, rid, packet })
             }
+            Event::SenderFeedback(fb) => {
+                let track = *self.published.get(&fb.mid)?;
+                let ntp_time = fb
+                    .sender_info
+                    .ntp_time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                // The stack extends RTP time; the wire value is its low 32 bits.
+                let rtp_time = fb.sender_info.rtp_time.numer() as u32;
+                let rid = fb
+                    .rid
+                    .map(Rid)
+                    .or_else(|| self.sim_ssrcs.get(&fb.sender_info.ssrc).copied());
+                Some(Polled::Event(PeerEvent::SenderReport {
+                    track,
+                    rid,
+                    report: SenderReport { ntp_time, rtp_time },
+                }))
+            }
             Event::KeyframeRequest(req) => {
                 let track = self.negotiation.track_by_mid(req.mid)?;
                 let kind = match req.kind {
@@ -422,7 +452,12 @@ impl Peer {
     }
 
     /// Writes a rewritten packet on the down track of `track`. False when it has no m-line yet.
-    pub fn write_rtp(&mut self, track: TrackId, packet: &MediaPacket) -> bool {
+    pub fn write_rtp(
+        &mut self,
+        track: TrackId,
+        packet: &MediaPacket,
+        vp8: Option<&Vp8Rewrite>,
+    ) -> bool {
         let Some(mid) = self.negotiation.mid_of(track) else {
             return false;
         };
@@ -435,7 +470,7 @@ impl Peer {
             voice_activity: packet.voice_activity,
             ..Default::default()
         };
-        let write = RtpWrite::new(
+        let mut write = RtpWrite::new(
             packet.payload_type.into(),
             packet.seq.0.into(),
             packet.timestamp,
@@ -445,6 +480,11 @@ impl Peer {
         .marker(packet.marker)
         .ext_vals(ext_vals)
         .nackable(true);
+        if let Some(rw) = vp8
+            && let Some(patch) = vp8_patch(&packet.payload, rw)
+        {
+            write = write.vp8_patch(patch);
+        }
         stream.write_rtp(write);
         true
     }
@@ -536,6 +576,23 @@ impl Peer {
         };
         codecs::map_payload_types(&self.rtc, mid, publisher)
     }
+}
+
+/// The stack's descriptor patch for a munged VP8 packet (PictureID, TL0PICIDX, KEYIDX kept
+/// continuous across layer switches). None when the stack cannot parse the descriptor, in which
+/// case the packet goes out with its original fields.
+fn vp8_patch(payload: &[u8], rw: &Vp8Rewrite) -> Option<str0m::rtp::Vp8Patch> {
+    let mut builder = str0m::rtp::Vp8Descriptor::parse(payload).ok()?.patch();
+    if let Some(v) = rw.picture_id {
+        builder = builder.picture_id(v);
+    }
+    if let Some(v) = rw.tl0_pic_idx {
+        builder = builder.tl0_pic_idx(v);
+    }
+    if let Some(v) = rw.key_idx {
+        builder = builder.key_idx(v);
+    }
+    builder.build().ok()
 }
 
 #[cfg(test)]

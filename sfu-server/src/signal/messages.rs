@@ -74,6 +74,9 @@ pub enum ClientMessage {
         /// Pause the track.
         #[serde(default)]
         paused: Option<bool>,
+        /// Extension: highest VP8 temporal layer to receive (0 = base frame rate only).
+        #[serde(default)]
+        max_temporal: Option<u8>,
     },
     /// Mute or unmute one of the client's own tracks.
     Mute {

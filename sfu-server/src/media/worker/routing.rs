@@ -8,7 +8,7 @@ use sfu_core::{
 
 use super::Worker;
 use crate::model::{ParticipantJson, TrackJson};
-use crate::peer::PeerEvent;
+use crate::peer::{PeerEvent, Rid};
 use crate::signal::messages::{ServerMessage, SpeakerJson};
 
 /// The `error` code for a refused core request.
@@ -75,9 +75,14 @@ impl Worker {
                 return;
             };
             match output {
-                Output::SendRtp { to, track, packet } => {
+                Output::SendRtp {
+                    to,
+                    track,
+                    packet,
+                    vp8,
+                } => {
                     if let Some(m) = self.members.get_mut(&to)
-                        && m.peer.write_rtp(track, &packet)
+                        && m.peer.write_rtp(track, &packet, vp8.as_ref())
                     {
                         self.stats.rtp_forwarded += 1;
                         self.mark_dirty(to);
@@ -233,6 +238,12 @@ impl Worker {
             PeerEvent::TrackRemoved(track) => {
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     let _ = room.core.handle_unpublish(track, now);
+                }
+            }
+            PeerEvent::SenderReport { track, rid, report } => {
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    room.core
+                        .handle_sender_report(track, rid.as_ref().map(Rid::as_str), report);
                 }
             }
             PeerEvent::KeyframeRequest { track, kind } => {

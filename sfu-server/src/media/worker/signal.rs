@@ -119,6 +119,7 @@ impl Worker {
                 max_height,
                 layer,
                 paused,
+                max_temporal,
             } => {
                 let Some(track) = self.parse_track(id, &track_id) else {
                     return;
@@ -128,6 +129,7 @@ impl Worker {
                     max_width,
                     max_height,
                     paused: paused.unwrap_or(false),
+                    max_temporal,
                 };
                 let result = self
                     .rooms

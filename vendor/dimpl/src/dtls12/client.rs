@@ -731,9 +731,11 @@ impl State {
             .verify_signature(&signed_data, &temp_signed, signature_bytes, cert_der)
             .map_err(Error::CryptoError)?;
 
-        trace!(
-            "ServerKeyExchange signature verified: {:?}",
-            signature_algorithm
+        // Vendored patch: debug (was trace) and with the 16-bit scheme, for interop logs.
+        debug!(
+            "ServerKeyExchange signature verified (signature scheme 0x{:04x}, suite {:?})",
+            signature_algorithm.as_u16(),
+            cipher_suite
         );
 
         // Process the server key exchange parameters
@@ -830,7 +832,11 @@ impl State {
         // Vendored patch: RSA pairs are no longer filtered out when parsing, so check the
         // (hash, signature) pair of our own key, not the hash alone.
         // unwrap: as above, certificate-based suites only
-        let our_sig = client.engine.crypto_context().signature_algorithm().unwrap();
+        let our_sig = client
+            .engine
+            .crypto_context()
+            .signature_algorithm()
+            .unwrap();
         if !cr.supports_signature_algorithm(hash_algorithm, our_sig) {
             return Err(Error::CertificateError(
                 crate::CertificateError::UnsupportedHashAlgorithm(hash_algorithm),

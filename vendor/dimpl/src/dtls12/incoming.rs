@@ -61,10 +61,19 @@ impl Incoming {
     }
 }
 
+/// Most DTLS records accepted in one UDP datagram (vendored patch, see PATCHES.md).
+///
+/// Upstream allowed 8. OpenSSL DTLS behind a memory BIO (aiortc/pyOpenSSL) does not know the
+/// path MTU, fragments handshake messages into records of at most 256 bytes, and aiortc sends
+/// up to 1500 bytes of them per datagram: with an RSA 2048 client certificate its
+/// Certificate..Finished flight is 9-10 records in one datagram, which was discarded
+/// ("too many records in packet") on every retransmission.
+pub const MAX_RECORDS_PER_DATAGRAM: usize = 16;
+
 /// A number of records parsed from a single UDP packet.
 #[derive(Debug)]
 pub struct Records {
-    pub records: ArrayVec<Record, 8>,
+    pub records: ArrayVec<Record, MAX_RECORDS_PER_DATAGRAM>,
 }
 
 impl Records {
@@ -73,7 +82,7 @@ impl Records {
         decrypt: &mut dyn RecordHandler,
         cs: Option<Dtls12CipherSuite>,
     ) -> Result<Records, InternalError> {
-        let mut parsed_records: ArrayVec<Record, 8> = ArrayVec::new();
+        let mut parsed_records: ArrayVec<Record, MAX_RECORDS_PER_DATAGRAM> = ArrayVec::new();
         if let Err(error) = Self::parse_records(packet, decrypt, cs, &mut parsed_records) {
             for record in parsed_records {
                 decrypt.push_buffer(record.into_buffer());
@@ -97,7 +106,7 @@ impl Records {
         mut packet: &[u8],
         decrypt: &mut dyn RecordHandler,
         cs: Option<Dtls12CipherSuite>,
-        parsed_records: &mut ArrayVec<Record, 8>,
+        parsed_records: &mut ArrayVec<Record, MAX_RECORDS_PER_DATAGRAM>,
     ) -> Result<(), InternalError> {
         // Find record boundaries and copy each record ONCE from the packet
         while !packet.is_empty() {
@@ -753,10 +762,31 @@ mod tests {
     }
 
     #[test]
+    fn ten_records_in_one_datagram_are_accepted() {
+        // Vendored patch: aiortc (OpenSSL behind a memory BIO) with an RSA certificate sends
+        // its client flight as 9-10 records in one datagram; upstream's limit was 8.
+        let mut handler = TestHandler::default();
+        let mut packet = Vec::new();
+        for sequence in 0..10 {
+            packet.extend_from_slice(&build_record(
+                ContentType::ApplicationData,
+                1,
+                sequence,
+                &[0x11; 32],
+            ));
+        }
+
+        let incoming = Incoming::parse_packet(&packet, &mut handler, None)
+            .expect("10 records fit")
+            .expect("records kept");
+        assert_eq!(incoming.records().len(), 10);
+    }
+
+    #[test]
     fn oversized_datagram_recycles_all_pooled_records() {
         let mut handler = TestHandler::default();
         let mut packet = Vec::new();
-        for sequence in 0..9 {
+        for sequence in 0..(MAX_RECORDS_PER_DATAGRAM as u64 + 1) {
             packet.extend_from_slice(&build_record(
                 ContentType::ApplicationData,
                 1,

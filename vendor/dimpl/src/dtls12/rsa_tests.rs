@@ -187,7 +187,10 @@ fn ecdsa_client_accepts_rsa_server() {
 
         let (c, s) = handshake(&mut client, &mut server).expect("handshake");
 
-        assert!(c.connected && s.connected, "{suite:?}: client {c:?} server {s:?}");
+        assert!(
+            c.connected && s.connected,
+            "{suite:?}: client {c:?} server {s:?}"
+        );
         // The client verified the RSA-signed ServerKeyExchange.
         assert_eq!(c.peer_cert.as_deref(), Some(&rsa_der[..]), "{suite:?}");
         // And the server verified the client's ECDSA CertificateVerify.

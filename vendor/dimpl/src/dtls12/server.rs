@@ -943,7 +943,11 @@ impl State {
             )
             .map_err(Error::CryptoError)?;
 
-        debug!("Client CertificateVerify verified successfully");
+        // Vendored patch: log the scheme (0x0401 rsa_pkcs1_sha256, 0x0804 rsa_pss_rsae_sha256..).
+        debug!(
+            "Client CertificateVerify verified successfully (signature scheme 0x{:04x})",
+            signature_algorithm.as_u16()
+        );
 
         Ok(Self::AwaitChangeCipherSpec)
     }

@@ -85,7 +85,10 @@ fn dtls12_all_cipher_suites() {
         // Vendored patch: an OpenSSL client with an RSA certificate (like GStreamer
         // webrtcbin or aiortc --rsa) answers dimpl's CertificateRequest with an RSA
         // CertificateVerify (OpenSSL 3 picks rsa_pss_rsae_sha256 when offered).
-        eprintln!("Testing suite (ossl RSA client ↔️ dimpl server): {:?}", suite);
+        eprintln!(
+            "Testing suite (ossl RSA client ↔️ dimpl server): {:?}",
+            suite
+        );
         run_ossl_client_vs_dimpl_server_for_suite(suite, DtlsPKeyType::Rsa2048);
     }
 }

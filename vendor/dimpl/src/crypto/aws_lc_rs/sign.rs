@@ -404,18 +404,50 @@ mod tests {
             group: NamedGroup::default(),
         };
         // PKCS#1 v1.5 signature checked as PSS, and the reverse.
-        let err = verify(RSA_CERT, PKCS1_SHA256, HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS);
-        assert_eq!(err, Err(failed(SignatureAlgorithm::RSA_PSS, HashAlgorithm::SHA256)));
-        let err = verify(RSA_CERT, PSS_SHA256, HashAlgorithm::SHA256, SignatureAlgorithm::RSA);
-        assert_eq!(err, Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256)));
+        let err = verify(
+            RSA_CERT,
+            PKCS1_SHA256,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::RSA_PSS,
+        );
+        assert_eq!(
+            err,
+            Err(failed(SignatureAlgorithm::RSA_PSS, HashAlgorithm::SHA256))
+        );
+        let err = verify(
+            RSA_CERT,
+            PSS_SHA256,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::RSA,
+        );
+        assert_eq!(
+            err,
+            Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256))
+        );
         // Wrong hash.
-        let err = verify(RSA_CERT, PKCS1_SHA256, HashAlgorithm::SHA384, SignatureAlgorithm::RSA);
-        assert_eq!(err, Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA384)));
+        let err = verify(
+            RSA_CERT,
+            PKCS1_SHA256,
+            HashAlgorithm::SHA384,
+            SignatureAlgorithm::RSA,
+        );
+        assert_eq!(
+            err,
+            Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA384))
+        );
         // Corrupted signature.
         let mut bad = PKCS1_SHA256.to_vec();
         bad[10] ^= 0x01;
-        let err = verify(RSA_CERT, &bad, HashAlgorithm::SHA256, SignatureAlgorithm::RSA);
-        assert_eq!(err, Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256)));
+        let err = verify(
+            RSA_CERT,
+            &bad,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::RSA,
+        );
+        assert_eq!(
+            err,
+            Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256))
+        );
         // Other data.
         let err = SIGNATURE_VERIFIER.verify_signature(
             RSA_CERT,
@@ -424,12 +456,19 @@ mod tests {
             HashAlgorithm::SHA256,
             SignatureAlgorithm::RSA,
         );
-        assert_eq!(err, Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256)));
+        assert_eq!(
+            err,
+            Err(failed(SignatureAlgorithm::RSA, HashAlgorithm::SHA256))
+        );
     }
 
     #[test]
     fn rsa_sha1_and_md5_are_refused() {
-        for hash in [HashAlgorithm::SHA1, HashAlgorithm::MD5, HashAlgorithm::SHA224] {
+        for hash in [
+            HashAlgorithm::SHA1,
+            HashAlgorithm::MD5,
+            HashAlgorithm::SHA224,
+        ] {
             let err = verify(RSA_CERT, PKCS1_SHA256, hash, SignatureAlgorithm::RSA);
             assert_eq!(
                 err,
@@ -446,10 +485,20 @@ mod tests {
     fn key_type_must_match_signature_algorithm() {
         // RSA signature claimed for an ECDSA certificate.
         let ec = generate_self_signed_certificate().expect("generate cert");
-        let err = verify(&ec.certificate, PKCS1_SHA256, HashAlgorithm::SHA256, SignatureAlgorithm::RSA);
+        let err = verify(
+            &ec.certificate,
+            PKCS1_SHA256,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::RSA,
+        );
         assert_eq!(err, Err(CryptoError::UnsupportedPublicKeyAlgorithm));
         // ECDSA signature claimed for an RSA certificate.
-        let err = verify(RSA_CERT, PKCS1_SHA256, HashAlgorithm::SHA256, SignatureAlgorithm::ECDSA);
+        let err = verify(
+            RSA_CERT,
+            PKCS1_SHA256,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::ECDSA,
+        );
         assert_eq!(err, Err(CryptoError::UnsupportedPublicKeyAlgorithm));
     }
 
@@ -467,11 +516,35 @@ mod tests {
         let rng = aws_lc_rs::rand::SystemRandom::new();
 
         let mut sig = vec![0; signer.public_modulus_len()];
-        signer.sign(&RSA_PSS_SHA256, &rng, TEST_DATA, &mut sig).unwrap();
-        verify(cert.der(), &sig, HashAlgorithm::SHA256, SignatureAlgorithm::RSA_PSS).unwrap();
+        signer
+            .sign(&RSA_PSS_SHA256, &rng, TEST_DATA, &mut sig)
+            .unwrap();
+        verify(
+            cert.der(),
+            &sig,
+            HashAlgorithm::SHA256,
+            SignatureAlgorithm::RSA_PSS,
+        )
+        .unwrap();
 
-        signer.sign(&RSA_PKCS1_SHA384, &rng, TEST_DATA, &mut sig).unwrap();
-        verify(cert.der(), &sig, HashAlgorithm::SHA384, SignatureAlgorithm::RSA).unwrap();
-        assert!(verify(RSA_CERT, &sig, HashAlgorithm::SHA384, SignatureAlgorithm::RSA).is_err());
+        signer
+            .sign(&RSA_PKCS1_SHA384, &rng, TEST_DATA, &mut sig)
+            .unwrap();
+        verify(
+            cert.der(),
+            &sig,
+            HashAlgorithm::SHA384,
+            SignatureAlgorithm::RSA,
+        )
+        .unwrap();
+        assert!(
+            verify(
+                RSA_CERT,
+                &sig,
+                HashAlgorithm::SHA384,
+                SignatureAlgorithm::RSA
+            )
+            .is_err()
+        );
     }
 }

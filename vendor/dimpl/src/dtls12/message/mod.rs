@@ -92,7 +92,10 @@ impl Dtls12CipherSuite {
 
     /// Returns true if this is not a known DTLS 1.2 cipher suite wire value.
     pub const fn is_unknown(&self) -> bool {
-        !matches!(*self, Self(0xC02B..=0xC02C | 0xC02F..=0xC030 | 0xC0A8 | 0xCCA9))
+        !matches!(
+            *self,
+            Self(0xC02B..=0xC02C | 0xC02F..=0xC030 | 0xC0A8 | 0xCCA9)
+        )
     }
 
     /// Parse a `Dtls12CipherSuite` from network byte order.
@@ -494,7 +497,10 @@ mod tests {
             assert!(!suite.is_unknown());
             assert!(suite.has_ecc());
             assert_eq!(suite.signature_algorithm(), Some(SignatureAlgorithm::RSA));
-            assert_eq!(suite.as_key_exchange_algorithm(), KeyExchangeAlgorithm::EECDH);
+            assert_eq!(
+                suite.as_key_exchange_algorithm(),
+                KeyExchangeAlgorithm::EECDH
+            );
         }
         assert_eq!(
             Dtls12CipherSuite::ECDHE_RSA_AES256_GCM_SHA384.hash_algorithm(),
