@@ -323,8 +323,20 @@ impl Peer {
                 let (track, rid) = match self.ssrc_cache.get(&ssrc) {
                     Some(v) => *v,
                     None => {
+                        // NACK even without RTX when the codec negotiated `nack` feedback: the
+                        // stack only NACKs RTX-capable streams, but senders without RTX (RID
+                        // simulcast in some stacks) retransmit on the original SSRC (RFC 4585).
+                        let nack = self
+                            .rtc
+                            .codec_config()
+                            .params()
+                            .iter()
+                            .any(|p| p.pt() == rtp.header.payload_type && p.fb_nack());
                         let mut api = self.rtc.direct_api();
                         let stream = api.stream_rx(&ssrc)?;
+                        if nack {
+                            stream.suppress_nack(false);
+                        }
                         let mid = stream.mid();
                         let rid = stream
                             .rid()
