@@ -7,9 +7,11 @@
 //! the real server binary, once with the server as DTLS server (the publisher offers
 //! `actpass`) and once as DTLS client (`--passive`: the publisher offers `setup:passive`).
 //!
-//! They need Python 3 with `aiortc` and `aiohttp` (`python3 -m pip install aiortc==1.16.0
-//! aiohttp==3.14.5`). Without them the tests FAIL (they do not skip). `SFU_INTEROP_PYTHON`
-//! selects another interpreter (e.g. a venv's `bin/python`).
+//! They need Python 3 with `aiortc` and `aiohttp`. When `python3` lacks them (a fresh machine),
+//! the tests install the pinned versions once into a virtualenv under the target directory
+//! (`target/interop-venv`, from PyPI), so the README's single test command works anywhere;
+//! CI pre-installs them. If that fails too the tests FAIL (they do not skip).
+//! `SFU_INTEROP_PYTHON` selects another interpreter.
 
 use anyhow::{Context, Result, bail};
 use sfu_tests::TestServer;
@@ -22,8 +24,79 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the subscriber receives, passed as `--seconds`.
 const SECONDS: &str = "6";
 
-fn python() -> String {
-    std::env::var("SFU_INTEROP_PYTHON").unwrap_or_else(|_| "python3".to_string())
+/// The pinned packages the script needs.
+const PACKAGES: [&str; 2] = ["aiortc==1.16.0", "aiohttp==3.14.5"];
+
+/// An interpreter that can import aiortc: `SFU_INTEROP_PYTHON`, else `python3`, else a
+/// virtualenv made (once, under a cross-process lock) in the target directory.
+async fn python() -> Result<String> {
+    if let Ok(p) = std::env::var("SFU_INTEROP_PYTHON") {
+        require_aiortc(&p).await?;
+        return Ok(p);
+    }
+    if require_aiortc("python3").await.is_ok() {
+        return Ok("python3".to_string());
+    }
+    let venv = sfu_tests::server::log_dir().join("../interop-venv");
+    let venv_python = venv.join("bin/python");
+    let lock = venv.with_extension("lock");
+    // create_dir is atomic: whoever makes the lock installs, the others wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        if std::fs::create_dir(&lock).is_ok() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "timed out waiting for another test to install aiortc ({})",
+                lock.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let result = async {
+        if require_aiortc(&venv_python.to_string_lossy()).await.is_ok() {
+            return Ok(());
+        }
+        let run = |program: String, args: Vec<String>| async move {
+            let out = tokio::process::Command::new(&program)
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .await?;
+            if !out.status.success() {
+                bail!(
+                    "`{program} {}` failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(())
+        };
+        run(
+            "python3".into(),
+            vec![
+                "-m".into(),
+                "venv".into(),
+                venv.to_string_lossy().into_owned(),
+            ],
+        )
+        .await?;
+        let mut args = vec![
+            "-m".into(),
+            "pip".into(),
+            "install".into(),
+            "--quiet".into(),
+        ];
+        args.extend(PACKAGES.iter().map(|p| p.to_string()));
+        run(venv_python.to_string_lossy().into_owned(), args).await
+    }
+    .await;
+    let _ = std::fs::remove_dir(&lock);
+    result.context("installing aiortc for the interop tests")?;
+    let p = venv_python.to_string_lossy().into_owned();
+    require_aiortc(&p).await?;
+    Ok(p)
 }
 
 fn script() -> PathBuf {
@@ -56,8 +129,7 @@ async fn require_aiortc(python: &str) -> Result<()> {
 
 /// Runs aiortc_live.py with `args` against a fresh server; Ok when it printed `RESULT: ok`.
 async fn run_aiortc_live(args: &[&str]) -> Result<()> {
-    let python = python();
-    require_aiortc(&python).await?;
+    let python = python().await?;
     let server = TestServer::start_default().await?;
     let child = tokio::process::Command::new(&python)
         .arg(script())

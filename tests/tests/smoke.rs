@@ -48,7 +48,7 @@ async fn publish_and_subscribe() -> Result<()> {
                 T,
             )
             .await?;
-        assert_eq!(vt.first_packet_is_keyframe(), Some(true));
+        assert_eq!(bob.first_wire_packet_is_keyframe(&vt), Some(true));
         let r = compare_forwarded(&vt.packets(), &video, true);
         assert!(r.all_match(), "video {r:?}");
         let r = compare_forwarded(&at.packets(), &audio, false);
@@ -96,7 +96,7 @@ async fn simulcast_layers_and_switch() -> Result<()> {
         let vt = bob
             .wait_for_packets_where(|t| t.kind == MediaKind::Video, 90, T)
             .await?;
-        assert_eq!(vt.first_packet_is_keyframe(), Some(true));
+        assert_eq!(bob.first_wire_packet_is_keyframe(&vt), Some(true));
         let r = compare_forwarded(&vt.packets(), &video, true);
         assert!(r.all_match(), "{r:?}");
         eprintln!("layers received by default: {:?}", r.per_layer);
@@ -219,7 +219,7 @@ async fn unpublish_republish_and_rejoin() -> Result<()> {
                 T,
             )
             .await?;
-        assert_eq!(t2.first_packet_is_keyframe(), Some(true));
+        assert_eq!(bob.first_wire_packet_is_keyframe(&t2), Some(true));
         assert!(compare_forwarded(&t2.packets(), &v2, true).all_match());
 
         // Rejoin with the same identity after leaving.

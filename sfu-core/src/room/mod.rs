@@ -7,6 +7,8 @@ mod track;
 mod types;
 
 #[cfg(test)]
+mod simulcast_sim;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};

@@ -377,6 +377,14 @@ impl TestClient {
 
     // ---- leaving ----
 
+    /// Whether the first packet of `track` that reached this client's wire started a VP8
+    /// keyframe. Judged at the wire (below webrtc-rs's bounded receive queue), where the
+    /// server's choice shows even if the application's reader lagged under load.
+    pub fn first_wire_packet_is_keyframe(&self, track: &RemoteTrack) -> Option<bool> {
+        let ssrc = track.media_ssrc()?;
+        self.feedback().wire_rtp().get(&ssrc)?.first_is_vp8_keyframe
+    }
+
     /// Sends `{"type":"leave"}`, closes the peer connection and the socket.
     pub async fn leave(&self) -> Result<()> {
         let r = self.signal.send(&json!({"type": "leave"}));
