@@ -390,8 +390,10 @@ impl Room {
             }
         }
         if !was_live && t.layers.len() > 1 {
-            // A layer (re)appeared: subscribers may want to move to it.
-            self.update_targets(track, now);
+            // A layer (re)appeared: subscribers may want to move to it. When it reappears with
+            // a keyframe, that keyframe does the switch below: asking for another would only
+            // make the publisher send a second, useless one.
+            self.update_targets_with(track, now, is_keyframe.then_some(layer));
         }
 
         let Some(t) = self.tracks.get_mut(&track) else {
@@ -679,6 +681,17 @@ impl Room {
     /// Recomputes each down track's target layer and asks for a keyframe where a negotiated
     /// down track needs one to start or switch.
     fn update_targets(&mut self, track: TrackId, now: Instant) {
+        self.update_targets_with(track, now, None);
+    }
+
+    /// [`Room::update_targets`], except that `keyframe_arriving` (a layer whose keyframe is being
+    /// handled right now) is not asked for one.
+    fn update_targets_with(
+        &mut self,
+        track: TrackId,
+        now: Instant,
+        keyframe_arriving: Option<usize>,
+    ) {
         let timeout = self.config.layer_timeout;
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
@@ -711,6 +724,7 @@ impl Room {
         }
         wanted.sort_unstable();
         wanted.dedup();
+        wanted.retain(|l| Some(*l) != keyframe_arriving);
         for layer in wanted {
             self.request_keyframe(track, layer, KeyframeKind::Pli, now);
         }

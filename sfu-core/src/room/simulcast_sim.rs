@@ -1344,20 +1344,38 @@ fn size_caps_follow_resolutions_learned_from_keyframes() {
 
 /// (3) A cap raised q -> f and another lowered f -> q mid-stream: each switch happens at the new
 /// layer's first keyframe after the change, which the room requested, and the output stays one
-/// continuous stream.
+/// continuous stream; also for a subscriber that gets the base temporal layer only.
 #[test]
 fn cap_change_switches_at_the_requested_keyframe() {
+    let base_only = |rid: &str| SubscriptionCaps {
+        max_temporal: Some(0),
+        ..layer_cap(rid)
+    };
     let mut sim = Sim::new(
         SimPublisher::new(4).key_interval_secs(5),
-        &[(2, layer_cap("q")), (3, layer_cap("f"))],
+        &[
+            (2, layer_cap("q")),
+            (3, layer_cap("f")),
+            (4, base_only("q")),
+        ],
     );
     sim.run_until(ms(3000));
     sim.set_caps(2, layer_cap("f"));
+    sim.set_caps(4, base_only("f"));
     sim.run_until(ms(4000));
     sim.set_caps(3, layer_cap("q"));
     sim.run_until(ms(5000));
 
-    for (sub, from, to, at) in [(2, Q, F, ms(3000)), (3, F, Q, ms(4000))] {
+    let s = sim.sub(4);
+    assert!(
+        s.got.iter().all(|g| g.desc.temporal_id == Some(0)),
+        "the temporal cap holds across the switch"
+    );
+    for (sub, from, to, at) in [
+        (2, Q, F, ms(3000)),
+        (3, F, Q, ms(4000)),
+        (4, Q, F, ms(3000)),
+    ] {
         let s = sim.sub(sub);
         s.assert_clean();
         let rid = RIDS[usize::from(to)];
@@ -1814,4 +1832,38 @@ fn loss_leaves_gaps_only_where_packets_were_lost_and_retransmissions_fill_them()
             .collect();
         assert_eq!(late, resent, "sub {sub}");
     }
+}
+
+/// (4, continued) A stopped layer that comes back starts with a keyframe, and the room switches
+/// its subscribers up on that very keyframe: asking the publisher for another one then only costs
+/// a second, useless top-layer keyframe.
+#[test]
+fn returning_layer_is_not_asked_for_the_keyframe_it_just_sent() {
+    let mut sim = Sim::new(
+        SimPublisher::new(5).key_interval_secs(10),
+        &[(2, SubscriptionCaps::default())],
+    );
+    sim.run_until(ms(3000));
+    sim.publisher.set_active(F, false);
+    sim.run_until(ms(5000));
+    sim.publisher.set_active(F, true);
+    sim.run_until(ms(6000));
+    let s = sim.sub(2);
+    s.assert_clean();
+    let up = s.switches()[1];
+    assert_eq!((up.from, up.to), (H, F));
+    let key = sim.publisher.frame_record(F, up.frame).unwrap();
+    assert_eq!(key.key, Some(KeyCause::Start));
+    assert_eq!(
+        sim.requests_for("f", ms(5000), ms(6000)),
+        Vec::<&KeyRequest>::new(),
+        "the switch back to f used f's own restart keyframe"
+    );
+    assert_eq!(
+        sim.publisher
+            .frames_of(F)
+            .filter(|f| f.first_arrival_us > ms(5000) && f.key.is_some())
+            .count(),
+        1
+    );
 }
