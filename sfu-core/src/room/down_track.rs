@@ -39,6 +39,8 @@ pub(crate) struct DownTrack {
     pub packets_sent: u64,
     /// Layer switches done.
     pub switches: u64,
+    /// When the last keyframe start was sent to this subscriber.
+    pub last_keyframe_sent: Option<Instant>,
 }
 
 /// One packet as the publisher sent it, with what ingress learned about it.
@@ -84,6 +86,7 @@ impl DownTrack {
             reported: None,
             packets_sent: 0,
             switches: 0,
+            last_keyframe_sent: None,
         }
     }
 
@@ -159,6 +162,9 @@ impl DownTrack {
             self.last_input_ts = Some(packet.timestamp);
         }
         self.packets_sent += 1;
+        if input.is_keyframe {
+            self.last_keyframe_sent = Some(packet.arrival);
+        }
         Forwarded::Send {
             packet: MediaPacket {
                 seq: SeqNo(out_seq),

@@ -32,6 +32,10 @@ pub use types::{
     LayerInfo, MediaKind, ParticipantInfo, Permissions, SubscriptionCaps, TrackInfo, TrackSource,
 };
 
+/// A subscriber's keyframe request this soon after it was sent a keyframe is taken to have
+/// crossed that keyframe on the wire.
+const KEYFRAME_IN_FLIGHT: Duration = Duration::from_millis(300);
+
 /// Tunables of the routing logic.
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
@@ -487,6 +491,14 @@ impl Room {
             .iter()
             .find(|d| d.subscriber == subscriber)
             .ok_or(CoreError::Invalid("not subscribed to this track"))?;
+        // A PLI that crossed the keyframe it asked for (sent within about a round trip) would
+        // only make the publisher send a second one.
+        if d.current == d.target
+            && d.last_keyframe_sent
+                .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_IN_FLIGHT)
+        {
+            return Ok(());
+        }
         // Ask for the layer being sent; while switching, the one being switched to.
         if let Some(layer) = d.target.or(d.current) {
             self.request_keyframe(track, layer, kind, now);

@@ -246,7 +246,7 @@ fn keyframe_requests_are_throttled_per_stream() {
             ParticipantId(s),
             TrackId(10),
             KeyframeKind::Pli,
-            t0 + Duration::from_millis(100),
+            t0 + Duration::from_millis(500),
         )
         .unwrap();
     }
@@ -697,4 +697,39 @@ fn pause_stops_sending_and_unpause_resumes_at_a_requested_keyframe() {
     );
     let got = sent_to(&drain(&mut room), 2);
     assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn a_pli_crossing_the_keyframe_it_asked_for_is_not_relayed() {
+    let t0 = Instant::now();
+    let mut room = room_with_publisher(t0);
+    let t1 = t0 + Duration::from_secs(3);
+    room.handle_rtp(
+        TrackId(10),
+        None,
+        packet(1, 0, VP8_PT, vp8(true, 0), t1),
+        t1,
+    );
+    drain(&mut room);
+    // 50 ms later (in flight): ignored.
+    room.handle_keyframe_request(
+        ParticipantId(2),
+        TrackId(10),
+        KeyframeKind::Pli,
+        t1 + Duration::from_millis(50),
+    )
+    .unwrap();
+    assert!(keyframe_requests(&drain(&mut room)).is_empty());
+    // A second later the decoder really needs one: relayed.
+    room.handle_keyframe_request(
+        ParticipantId(2),
+        TrackId(10),
+        KeyframeKind::Pli,
+        t1 + Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(
+        keyframe_requests(&drain(&mut room)),
+        vec![(None, KeyframeKind::Pli)]
+    );
 }

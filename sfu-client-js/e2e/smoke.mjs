@@ -1,0 +1,278 @@
+// End-to-end smoke test of the built SDK (dist/sfu-client.js) in headless Chromium against the
+// real sfu-server. Not part of `npm test` (it needs Chromium, playwright-core and the server).
+//
+// Checks: join, publish camera (q/h/f simulcast) + microphone, a second participant that
+// publishes at once while the server offers it the first one's tracks (crossing offers),
+// trackSubscribed with frames decoded, adaptive caps (set_subscription -> `subscription`),
+// data both ways, mute, unpublish, stats, a dropped WebSocket -> full rejoin, ICE restart, leave.
+//
+// Usage (as root, so that browser and server only see loopback):
+//   npm run build
+//   unshare --net sh -c 'ip link set lo up && exec "$@"' sh \
+//     env NODE_PATH=/path/to/node_modules node e2e/smoke.mjs [path/to/sfu-server]
+// NODE_PATH must hold playwright-core; Chromium is Debian's /usr/bin/chromium (CHROMIUM=...).
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = process.argv[2] ?? join(here, '../../target/debug/sfu-server');
+const bundle = readFileSync(join(here, '../dist/sfu-client.js'));
+
+const freeTcp = () => new Promise((r) => { const s = netServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+const freeUdp = () => new Promise((r) => { const s = createSocket('udp4'); s.bind(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+
+const httpPort = await freeTcp();
+const udpPort = await freeUdp();
+const logPath = join(tmpdir(), `sfu-client-e2e-${httpPort}.log`);
+const log = openSync(logPath, 'w');
+const server = spawn(bin, [], {
+  env: { ...process.env, SFU_SERVER__HTTP_ADDR: `127.0.0.1:${httpPort}`, SFU_MEDIA__UDP_ADDR: `127.0.0.1:${udpPort}`, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+  stdio: ['ignore', log, log],
+});
+console.log(`server pid ${server.pid}, http ${httpPort}, udp ${udpPort}, log ${logPath}`);
+const base = `http://127.0.0.1:${httpPort}`;
+for (let i = 0; ; i++) {
+  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+  if (i > 100) throw new Error('server did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
+const token = async (identity) => {
+  const res = await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'e2e', identity }) });
+  return (await res.json()).token;
+};
+
+const html = `<!doctype html><meta charset="utf-8"><title>e2e</title>
+<div id="tiles"></div>
+<script type="module">
+import * as sfu from '/sfu-client.js';
+window.sfu = sfu;
+window.events = [];
+window.rooms = {};
+window.sockets = {};
+window.join = async (who, url, token) => {
+  const room = new sfu.Room({
+    webSocketFactory: (u) => (window.sockets[who] = new WebSocket(u)),
+    reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+    log: (msg, ...data) => { if (msg.startsWith('negotiation ')) window.events.push({ who, name: 'negotiation', event: msg.slice(12), actions: data[0] }); },
+  });
+  window.rooms[who] = room;
+  const ev = (name, detail) => window.events.push({ who, name, ...detail });
+  room.on('participantJoined', (p) => ev('participantJoined', { id: p.id, identity: p.identity }));
+  room.on('participantLeft', (p) => ev('participantLeft', { id: p.id }));
+  room.on('trackPublished', (t, p) => ev('trackPublished', { track: t.id, kind: t.kind, source: t.source, from: p.identity }));
+  room.on('trackUnpublished', (t, p) => ev('trackUnpublished', { track: t.id, kind: t.kind, from: p.identity }));
+  room.on('trackSubscribed', (m, t, p) => {
+    ev('trackSubscribed', { track: t.id, kind: t.kind, source: t.source, from: p.identity, media: m.kind });
+    if (t.kind === 'video') {
+      const v = document.createElement('video');
+      v.id = 'v-' + t.id;
+      v.muted = true;
+      v.style.width = '160px';
+      v.style.height = '90px';
+      document.getElementById('tiles').append(v);
+      const a = sfu.attach(t, v);
+      v.__detach = a.detach;
+    }
+  });
+  room.on('trackUnsubscribed', (m, t, p) => {
+    ev('trackUnsubscribed', { track: t.id, kind: t.kind, from: p.identity });
+    const v = document.getElementById('v-' + t.id);
+    if (v) { v.__detach(); v.remove(); }
+  });
+  room.on('trackMuted', (t, muted, p) => ev('trackMuted', { track: t.id ?? t.sid, muted, from: p.identity }));
+  room.on('subscriptionChanged', (t, s) => ev('subscription', { track: t.id, layer: s.layer, paused: s.paused }));
+  room.on('localTrackPublished', (t) => ev('localTrackPublished', { sid: t.sid, kind: t.kind, simulcast: t.simulcast }));
+  room.on('localTrackUnpublished', (t) => ev('localTrackUnpublished', { kind: t.kind }));
+  room.on('data', (m) => ev('data', { from: m.participant?.identity ?? m.from, payload: m.payload }));
+  room.on('connectionStateChanged', (s, prev) => ev('state', { state: s, prev }));
+  room.on('reconnected', () => ev('reconnected', { id: room.localParticipant.id }));
+  room.on('disconnected', (reason) => ev('disconnected', { reason }));
+  room.on('signalError', (e) => ev('signalError', { code: e.code, message: e.message }));
+  room.on('error', (e) => ev('error', { message: String(e) }));
+  await room.connect(url, token);
+  return { id: room.localParticipant.id, participants: [...room.participants.values()].map((p) => p.identity) };
+};
+</script>`;
+const pageServer = createServer((req, res) => {
+  if (req.url === '/sfu-client.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    res.end(bundle);
+  } else {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(html);
+  }
+});
+await new Promise((r) => pageServer.listen(0, '127.0.0.1', r));
+const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
+
+const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chr-')), {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  ignoreDefaultArgs: ['--mute-audio'],
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'],
+});
+const alice = context.pages()[0] ?? (await context.newPage());
+const bob = await context.newPage();
+for (const [name, page] of [['alice', alice], ['bob', bob]]) {
+  page.on('console', (m) => { if (m.type() === 'error' || process.env.VERBOSE) console.log(`[${name} console] ${m.text()}`); });
+  page.on('pageerror', (e) => console.log(`[${name} pageerror] ${e}`));
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => typeof window.join === 'function');
+}
+
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures++;
+};
+const events = (page) => page.evaluate(() => window.events);
+async function waitFor(page, predicate, what, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const evs = await events(page);
+    const found = evs.filter(predicate);
+    if (found.length > 0) return found;
+    if (Date.now() > deadline) {
+      check(false, `${what} (timed out; events: ${JSON.stringify(evs.slice(-15))})`);
+      return [];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+try {
+  // Alice joins and publishes camera (simulcast) and microphone.
+  const a = await alice.evaluate(async ([u, t]) => window.join('alice', u, t), [base, await token('alice')]);
+  check(a.id.startsWith('PA_'), `alice joined as ${a.id}`);
+  const aTracks = await alice.evaluate(async () => {
+    const room = window.rooms.alice;
+    const [cam, mic] = await Promise.all([room.publishCamera({ simulcast: true }), room.publishMicrophone()]);
+    return { cam: cam.sid, mic: mic.sid, camEncodings: cam.encodings.map((e) => e.rid) };
+  });
+  check(aTracks.cam?.startsWith('TR_') && aTracks.mic?.startsWith('TR_'), `alice published camera ${aTracks.cam} (${aTracks.camEncodings}) and mic ${aTracks.mic}`);
+
+  // Bob joins a room with tracks and publishes at once: his offer crosses the server's.
+  const b = await bob.evaluate(async ([u, t]) => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const r = await window.join('bob', u, t);
+    // Offer at once, before the server's offer (sent right after joined) is handled.
+    const mic = window.rooms.bob.publishTrack(stream.getAudioTracks()[0], { source: 'microphone' });
+    r.mic = (await mic).sid;
+    return r;
+  }, [base, await token('bob')]);
+  check(b.participants.includes('alice'), `bob joined as ${b.id}, sees ${b.participants}`);
+  check(b.mic?.startsWith('TR_'), `bob published mic ${b.mic} while receiving alice's offer`);
+  const subs = await waitFor(bob, (e) => e.name === 'trackSubscribed' && e.from === 'alice' && e.kind === 'video', 'bob subscribed to alice camera');
+  await waitFor(bob, (e) => e.name === 'trackSubscribed' && e.from === 'alice' && e.kind === 'audio', 'bob subscribed to alice mic');
+  await waitFor(alice, (e) => e.name === 'trackSubscribed' && e.from === 'bob' && e.kind === 'audio', 'alice subscribed to bob mic');
+  await waitFor(alice, (e) => e.name === 'participantJoined', 'alice saw bob join');
+  const bobNegotiation = (await events(bob)).filter((e) => e.name === 'negotiation').map((e) => `${e.event}: ${e.actions.join(',')}`);
+  console.log(`     bob's negotiation steps: ${JSON.stringify(bobNegotiation)}`);
+  check(bobNegotiation.includes('remoteOffer: rollback,setRemote,createAnswer,sendAnswer,createOffer,announceTracks,sendOffer'), 'crossing offers: bob rolled back, answered and offered again');
+  const camId = subs[0]?.track;
+  check(camId === aTracks.cam, `subscribed track id matches the published one (${camId})`);
+
+  // Frames decode.
+  const decoded = await bob.waitForFunction((id) => { const v = document.getElementById('v-' + id); return v && v.videoWidth > 0 ? [v.videoWidth, v.videoHeight] : null; }, camId, { timeout: 15000 }).then((h) => h.jsonValue()).catch(() => null);
+  check(decoded !== null, `bob decodes alice's video (${decoded})`);
+
+  // The 160x90 element caps the subscription: the server moves to a small layer.
+  const sub = await waitFor(bob, (e) => e.name === 'subscription' && e.track === camId && e.layer === 'q', 'small element -> layer q');
+  check(sub.length > 0, `subscription events for the small element: ${JSON.stringify(sub[0] ?? null)}`);
+  // A big element asks for more.
+  await bob.evaluate((id) => { const v = document.getElementById('v-' + id); v.style.width = '1280px'; v.style.height = '720px'; }, camId);
+  await waitFor(bob, (e) => e.name === 'subscription' && e.track === camId && e.layer === 'f', 'large element -> layer f');
+  // Hidden element -> paused.
+  await bob.evaluate((id) => { document.getElementById('v-' + id).style.display = 'none'; }, camId);
+  await waitFor(bob, (e) => e.name === 'subscription' && e.track === camId && e.paused === true, 'hidden element -> paused');
+  await bob.evaluate((id) => { const v = document.getElementById('v-' + id); v.style.display = ''; v.style.width = '640px'; v.style.height = '360px'; }, camId);
+  await waitFor(bob, (e) => e.name === 'subscription' && e.track === camId && e.paused === false && e.layer === 'h', 'shown again at 640x360 -> layer h');
+
+  // Data both ways on the server-opened channel.
+  await bob.evaluate(() => window.rooms.bob.sendData('hello from bob'));
+  await alice.evaluate(() => window.rooms.alice.sendData('hello from alice'));
+  await waitFor(alice, (e) => e.name === 'data' && e.from === 'bob' && e.payload === 'hello from bob', 'alice got bob data');
+  await waitFor(bob, (e) => e.name === 'data' && e.from === 'alice' && e.payload === 'hello from alice', 'bob got alice data');
+
+  // Stats.
+  await new Promise((r) => setTimeout(r, 1000));
+  await bob.evaluate(() => window.rooms.bob.getStats());
+  await new Promise((r) => setTimeout(r, 1500));
+  const stats = await bob.evaluate(() => window.rooms.bob.getStats());
+  const inVideo = stats.find((s) => s.direction === 'inbound' && s.kind === 'video');
+  check(inVideo && inVideo.bitrate > 0 && inVideo.trackId === camId, `bob inbound video stats: ${JSON.stringify(inVideo)}`);
+  const aStats = await alice.evaluate(async () => { await window.rooms.alice.getStats(); await new Promise((r) => setTimeout(r, 1500)); return window.rooms.alice.getStats(); });
+  const outVideo = aStats.find((s) => s.direction === 'outbound' && s.kind === 'video');
+  check(outVideo && outVideo.layers?.length === 3 && outVideo.trackId === aTracks.cam, `alice outbound video layers: ${JSON.stringify(outVideo?.layers?.map((l) => [l.rid, l.width, l.bitrate]))}`);
+
+  // Mute.
+  await alice.evaluate(() => window.rooms.alice.mute(window.rooms.alice.localParticipant.tracks.find((t) => t.kind === 'video')));
+  await waitFor(bob, (e) => e.name === 'trackMuted' && e.track === camId && e.muted === true, 'bob saw alice mute');
+  await alice.evaluate(() => window.rooms.alice.unmute(window.rooms.alice.localParticipant.tracks.find((t) => t.kind === 'video')));
+  await waitFor(bob, (e) => e.name === 'trackMuted' && e.track === camId && e.muted === false, 'bob saw alice unmute');
+
+  // ICE restart on the same session.
+  const restarted = await bob.evaluate(async () => {
+    const room = window.rooms.bob;
+    const before = room.peerConnection.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+    await room.restartIce();
+    for (let i = 0; i < 50 && room.peerConnection.signalingState !== 'stable'; i++) await new Promise((r) => setTimeout(r, 100));
+    const after = room.peerConnection.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+    for (let i = 0; i < 50 && !['connected', 'completed'].includes(room.peerConnection.iceConnectionState); i++) await new Promise((r) => setTimeout(r, 100));
+    return { before, after, ice: room.peerConnection.iceConnectionState, state: room.state };
+  });
+  check(restarted.before !== restarted.after && ['connected', 'completed'].includes(restarted.ice), `ICE restart: ${JSON.stringify(restarted)}`);
+
+  // Unpublish: bob sees the camera go.
+  await alice.evaluate(() => window.rooms.alice.unpublish(window.rooms.alice.localParticipant.tracks.find((t) => t.kind === 'video')));
+  await waitFor(bob, (e) => e.name === 'trackUnsubscribed' && e.track === camId, 'bob: alice camera unsubscribed');
+  await waitFor(bob, (e) => e.name === 'trackUnpublished' && e.track === camId, 'bob: alice camera unpublished');
+  // And publishes it again (new track id).
+  const cam2 = await alice.evaluate(async () => (await window.rooms.alice.publishCamera({ simulcast: true })).sid);
+  await waitFor(bob, (e) => e.name === 'trackSubscribed' && e.track === cam2, `bob subscribed to the new camera ${cam2}`);
+
+  // A dropped WebSocket: bob rejoins (new participant id) and republishes his mic.
+  await bob.evaluate(() => window.sockets.bob.close());
+  await waitFor(bob, (e) => e.name === 'state' && e.state === 'reconnecting', 'bob reconnecting');
+  const rec = await waitFor(bob, (e) => e.name === 'reconnected', 'bob reconnected');
+  check(rec[0] && rec[0].id !== b.id, `bob rejoined as ${rec[0]?.id} (was ${b.id})`);
+  await waitFor(alice, (e) => e.name === 'participantLeft' && e.id === b.id, 'alice saw the old bob leave');
+  await waitFor(alice, (e) => e.name === 'participantJoined' && e.id === rec[0]?.id, 'alice saw the new bob join');
+  await waitFor(alice, (e) => e.name === 'trackSubscribed' && e.from === 'bob' && e.track !== b.mic, 'alice receives bob mic again');
+  const resub = await waitFor(bob, (e) => e.name === 'trackSubscribed' && e.track === cam2, 'bob receives alice camera after the rejoin');
+  check(resub.length >= 2, `bob re-subscribed after the rejoin (${resub.length} subscriptions of ${cam2})`);
+  await bob.evaluate(() => window.rooms.bob.sendData('back'));
+  await waitFor(alice, (e) => e.name === 'data' && e.payload === 'back', 'data after the rejoin');
+
+  // Leave.
+  await alice.evaluate(() => window.rooms.alice.disconnect());
+  await waitFor(alice, (e) => e.name === 'disconnected' && e.reason === 'client_leave', 'alice disconnected');
+  await waitFor(bob, (e) => e.name === 'participantLeft' && e.id === a.id, 'bob saw alice leave');
+
+  const errors = [...(await events(alice)), ...(await events(bob))].filter((e) => e.name === 'signalError' || e.name === 'error');
+  check(errors.length === 0, `no signalling or SDK errors (${JSON.stringify(errors)})`);
+} catch (e) {
+  check(false, `exception: ${e?.stack ?? e}`);
+} finally {
+  if (process.env.DUMP_EVENTS) {
+    console.log(JSON.stringify(await events(alice).catch(() => null)));
+    console.log(JSON.stringify(await events(bob).catch(() => null)));
+  }
+  console.log(`chromium ${context.browser()?.version() ?? ''}`);
+  await context.close();
+  pageServer.close();
+  server.kill('SIGTERM');
+}
+console.log(failures === 0 ? 'RESULT: ok' : `RESULT: FAILED (${failures})`);
+process.exit(failures === 0 ? 0 : 1);
