@@ -26,6 +26,13 @@ export interface NegotiationState {
   needsOffer: boolean;
   /** The next offer must restart ICE. */
   iceRestart: boolean;
+  /**
+   * Local offers wait for the server's offer (see `release`). Set at the start of a session in
+   * a room with tracks: the server offers them right after `joined`, and a first client offer
+   * that crosses it must be rolled back, which in Chrome can leave the ICE transport never
+   * gathering (seen with Chrome 156).
+   */
+  holdOffers: boolean;
 }
 
 export const INITIAL_NEGOTIATION_STATE: NegotiationState = {
@@ -34,6 +41,7 @@ export const INITIAL_NEGOTIATION_STATE: NegotiationState = {
   awaitingAnswer: false,
   needsOffer: false,
   iceRestart: false,
+  holdOffers: false,
 };
 
 export type NegotiationEvent =
@@ -43,7 +51,9 @@ export type NegotiationEvent =
   /** `localOfferSdp` (the offer we have set, if any) lets answers to another offer be told apart. */
   | { type: 'remoteAnswer'; sdp: string; localOfferSdp?: string | null }
   /** The server refused our offer (`invalid_sdp`, `sdp_rejected`): it will not answer it. */
-  | { type: 'offerRejected' };
+  | { type: 'offerRejected' }
+  /** Stop holding local offers (the server's offer did not come in time). */
+  | { type: 'release' };
 
 export type NegotiationAction =
   | { type: 'rollback' }
@@ -94,8 +104,8 @@ export function negotiate(state: NegotiationState, event: NegotiationEvent): Neg
   switch (event.type) {
     case 'localChange': {
       const iceRestart = state.iceRestart || event.iceRestart === true;
-      if (state.makingOffer || state.awaitingAnswer || state.signalingState !== 'stable') {
-        // Carried by the offer after the current exchange.
+      if (state.holdOffers || state.makingOffer || state.awaitingAnswer || state.signalingState !== 'stable') {
+        // Carried by the offer after the current exchange (or after the hold).
         return { state: { ...state, needsOffer: true, iceRestart }, actions: [] };
       }
       return { state: offering(state), actions: offerActions(iceRestart) };
@@ -122,6 +132,7 @@ export function negotiate(state: NegotiationState, event: NegotiationEvent): Neg
         makingOffer: false,
         awaitingAnswer: false,
         needsOffer,
+        holdOffers: false,
       };
       if (needsOffer) {
         actions.push(...offerActions(state.iceRestart));
@@ -153,6 +164,14 @@ export function negotiate(state: NegotiationState, event: NegotiationEvent): Neg
       // Back to stable; the rejected changes are not offered again by themselves (that would
       // loop), but the next local change offers the current state, which includes them.
       return { state: { ...state, signalingState: 'stable', awaitingAnswer: false }, actions: [{ type: 'rollback' }] };
+    }
+
+    case 'release': {
+      const released = { ...state, holdOffers: false };
+      if (!state.holdOffers || !state.needsOffer || state.makingOffer || state.awaitingAnswer || state.signalingState !== 'stable') {
+        return { state: released, actions: [] };
+      }
+      return { state: offering(released), actions: offerActions(state.iceRestart) };
     }
   }
 }
@@ -195,10 +214,14 @@ export class NegotiationDriver {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
+  /** With `holdOffers`, local offers wait for the first server offer or `release()`. */
   constructor(
     private readonly pc: PeerConnectionLike,
     private readonly hooks: NegotiationHooks,
-  ) {}
+    options: { holdOffers?: boolean } = {},
+  ) {
+    this._state.holdOffers = options.holdOffers === true;
+  }
 
   get state(): Readonly<NegotiationState> {
     return this._state;
@@ -224,6 +247,11 @@ export class NegotiationDriver {
 
   offerRejected(): Promise<void> {
     return this.handle({ type: 'offerRejected' });
+  }
+
+  /** Stops holding local offers; a held change is offered now. */
+  release(): Promise<void> {
+    return this.handle({ type: 'release' });
   }
 
   /** Stops handling events; queued ones are dropped. */

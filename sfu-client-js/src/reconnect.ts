@@ -116,12 +116,15 @@ export interface IceMonitorOptions {
   restartTimeoutMs: number;
   /** ICE restarts before giving up (then the room rejoins). Default 2. */
   maxRestarts: number;
+  /** How long ICE may take to connect at all once descriptions are exchanged, ms. Default 15000. */
+  connectTimeoutMs: number;
 }
 
 export const DEFAULT_ICE_MONITOR: IceMonitorOptions = {
   disconnectedTimeoutMs: 4000,
   restartTimeoutMs: 10_000,
   maxRestarts: 2,
+  connectTimeoutMs: 15_000,
 };
 
 export interface IceMonitorCallbacks {
@@ -142,6 +145,8 @@ export class IceMonitor {
   private readonly options: IceMonitorOptions;
   private disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private everConnected = false;
   private restarts = 0;
   private restarting = false;
   private disposed = false;
@@ -162,6 +167,7 @@ export class IceMonitor {
     switch (state) {
       case 'connected':
       case 'completed':
+        this.everConnected = true;
         this.clearTimers();
         this.restarts = 0;
         if (this.restarting) {
@@ -190,6 +196,18 @@ export class IceMonitor {
     }
   }
 
+  /**
+   * Descriptions were exchanged, so ICE should come up: if it has not connected within
+   * `connectTimeoutMs`, that counts as a failure (restart, then give up).
+   */
+  expectConnection(): void {
+    if (this.disposed || this.everConnected || this.connectTimer || this.restarting) return;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      if (!this.everConnected) this.restart();
+    }, this.options.connectTimeoutMs);
+  }
+
   private restart(): void {
     if (this.disposed) return;
     if (this.restartTimer) clearTimeout(this.restartTimer);
@@ -214,8 +232,10 @@ export class IceMonitor {
   private clearTimers(): void {
     if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
     this.disconnectedTimer = null;
     this.restartTimer = null;
+    this.connectTimer = null;
   }
 
   dispose(): void {

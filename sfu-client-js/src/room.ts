@@ -102,6 +102,11 @@ export interface ConnectOptions {
   publishTimeoutMs?: number;
   /** ICE restart timing. */
   ice?: Partial<IceMonitorOptions>;
+  /**
+   * Joining a room with tracks, how long local offers wait for the server's first offer, ms.
+   * Default 2000.
+   */
+  initialOfferHoldMs?: number;
   /** Debug log. */
   log?: (message: string, ...data: unknown[]) => void;
 }
@@ -283,11 +288,16 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       candidates: [],
       closed: false,
     };
+    // In a room with tracks the server offers them right after `joined`: let that offer be
+    // answered before offering ourselves, so that the first offers never cross (see
+    // NegotiationState.holdOffers), unless it does not come in time (no can_subscribe).
+    const holdOffers = joined.participants.some((p) => p.tracks.length > 0);
     session.driver = new NegotiationDriver(pc, {
       sendOffer: (sdp) => this.sendOrThrow(session, { type: 'offer', sdp }),
       sendAnswer: (sdp) => this.sendOrThrow(session, { type: 'answer', sdp }),
       announceTracks: () => this.announceTracks(session),
       onRemoteDescription: (d) => {
+        session.ice.expectConnection();
         if (d.type === 'offer') this.afterRemoteOffer(session, d.sdp);
         for (const c of session.candidates.splice(0)) void this.addCandidate(session, c);
       },
@@ -300,7 +310,7 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
         if (event === 'remoteOffer' && !session.closed) this.sessionLost(session, undefined);
       },
       onStep: (event, step) => this.log(`negotiation ${event.type}`, step.actions.map((a) => a.type)),
-    });
+    }, { holdOffers });
     session.ice = new IceMonitor(
       {
         restart: () => {
@@ -330,6 +340,12 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       publishing = true;
     }
     if (publishing) void session.driver.negotiate();
+
+    if (holdOffers) {
+      setTimeout(() => {
+        if (!session.closed) void session.driver.release();
+      }, this.options.initialOfferHoldMs ?? 2000);
+    }
 
     // Deliver messages once the caller of connect() has had a chance to add listeners.
     setTimeout(() => {
@@ -508,7 +524,7 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
         this.onTrackUnpublished(m.track_id);
         return;
       case 'track_muted':
-        this.onTrackMuted(session, m.track_id, m.muted);
+        this.onTrackMuted(m.track_id, m.muted);
         return;
       case 'active_speakers':
         this.activeSpeakers = m.speakers.map((s) => ({
@@ -602,7 +618,7 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
     }
   }
 
-  private onTrackMuted(session: Session, trackId: string, muted: boolean): void {
+  private onTrackMuted(trackId: string, muted: boolean): void {
     const remote = this.remoteTracks.get(trackId);
     if (remote) {
       if (remote.muted === muted) return;
@@ -618,7 +634,6 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       local.mediaStreamTrack.enabled = !muted;
       this.emit('trackMuted', local, muted, this.localParticipant);
     }
-    void session;
   }
 
   private onSignalClose(session: Session, leave: LeaveMessage | undefined): void {

@@ -106,6 +106,26 @@ describe('negotiate (pure)', () => {
     assert.deepEqual(types(negotiate(state(), { type: 'offerRejected' }).actions), ['ignore']);
   });
 
+  it('holds local offers until the server offer is answered', () => {
+    const held = negotiate(state({ holdOffers: true }), { type: 'localChange' });
+    assert.deepEqual(held.actions, []);
+    match(held.state, { needsOffer: true, holdOffers: true, awaitingAnswer: false });
+    const answered = negotiate(held.state, { type: 'remoteOffer', sdp: 's' });
+    // No rollback: nothing of ours was out. Then the held change is offered.
+    assert.deepEqual(types(answered.actions), [...ANSWER, ...OFFER]);
+    match(answered.state, { holdOffers: false, awaitingAnswer: true });
+  });
+
+  it('offers a held change when the hold is released without a server offer', () => {
+    const held = negotiate(state({ holdOffers: true }), { type: 'localChange', iceRestart: true }).state;
+    const released = negotiate(held, { type: 'release' });
+    assert.deepEqual(released.actions[0], { type: 'createOffer', iceRestart: true });
+    assert.deepEqual(types(released.actions), OFFER);
+    // Nothing held, or already released: nothing to do.
+    assert.deepEqual(negotiate(state({ holdOffers: true }), { type: 'release' }).actions, []);
+    assert.deepEqual(negotiate(released.state, { type: 'release' }).actions, []);
+  });
+
   it('does nothing once closed', () => {
     for (const event of [{ type: 'localChange' }, { type: 'remoteOffer', sdp: 's' }, { type: 'remoteAnswer', sdp: 's' }] as const) {
       assert.deepEqual(types(negotiate(state({ signalingState: 'closed' }), event).actions), ['ignore']);

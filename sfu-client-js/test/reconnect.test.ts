@@ -139,6 +139,31 @@ describe('IceMonitor', () => {
     assert.equal((calls).length, 4);
   });
 
+  it('restarts when ICE does not connect in time after descriptions are exchanged', () => {
+    const calls: string[] = [];
+    const m = new IceMonitor({ restart: () => calls.push('restart'), giveUp: () => calls.push('giveUp') }, { connectTimeoutMs: 3000, restartTimeoutMs: 5000, maxRestarts: 1 });
+    m.update('new');
+    m.expectConnection();
+    m.expectConnection();
+    mock.timers.tick(2999);
+    assert.deepEqual(calls, []);
+    mock.timers.tick(1);
+    assert.deepEqual(calls, ['restart']);
+    mock.timers.tick(5000);
+    assert.deepEqual(calls, ['restart', 'giveUp']);
+  });
+
+  it('no connect timeout once connected', () => {
+    const calls: string[] = [];
+    const m = new IceMonitor({ restart: () => calls.push('restart'), giveUp: () => calls.push('giveUp') }, { connectTimeoutMs: 3000 });
+    m.expectConnection();
+    m.update('connected');
+    mock.timers.tick(10_000);
+    m.expectConnection();
+    mock.timers.tick(10_000);
+    assert.deepEqual(calls, []);
+  });
+
   it('counts restarts afresh after a recovery', () => {
     const { m, calls } = monitor();
     m.update('failed');

@@ -260,6 +260,16 @@ describe('Room', () => {
     assert.deepEqual(sockets[0]!.sent.at(-1), { type: 'offer', sdp: 'offer' });
   });
 
+  it('joining a room with tracks, a publish waits for the server offer, or for the hold to end', async () => {
+    const { r, sockets } = await joinedHarness([alice], { initialOfferHoldMs: 50 });
+    const media = { kind: 'audio', enabled: true, stop: () => undefined } as unknown as MediaStreamTrack;
+    void r.publishTrack(media, { source: 'microphone' }).catch(() => undefined);
+    await settle();
+    assert.equal(sockets[0]!.sent.length, 0);
+    await waitFor(() => assert.deepEqual(sockets[0]!.sent.map((m) => m.type), ['track_info', 'offer']));
+    await r.disconnect();
+  });
+
   it('rejects a publish the server refuses (permission_denied while the offer is out)', async () => {
     const { r, sockets } = await joinedHarness([]);
     const media = { kind: 'audio', enabled: true, stop: () => undefined } as unknown as MediaStreamTrack;
@@ -273,7 +283,7 @@ describe('Room', () => {
     const { r, sockets } = await joinedHarness();
     const t = r.tracks.get('TR_av')!;
     t.setVideoCap({ paused: false, maxWidth: 640, maxHeight: 360 });
-    assert.deepEqual(sockets[0]!.sent, []);
+    assert.equal(sockets[0]!.sent.length, 0);
     assert.deepEqual(capMessage('TR_av', { paused: false, maxWidth: 640.4, maxHeight: 360, maxTemporal: 1 }), {
       type: 'set_subscription',
       track_id: 'TR_av',
@@ -301,6 +311,11 @@ describe('Room', () => {
     const media = { kind: 'audio', enabled: true, stop: () => undefined } as unknown as MediaStreamTrack;
     const published = r.publishTrack(media, { source: 'microphone' });
     await settle();
+    // Alice has tracks: the offer waits for the server's (held), which comes right after joined.
+    assert.equal(sockets[0]!.sent.length, 0);
+    sockets[0]!.receive({ type: 'offer', sdp: 'v=0\r\nm=video 9 X 96\r\na=mid:s0\r\na=sendonly\r\na=msid:PA_a TR_av\r\n' });
+    await settle();
+    assert.deepEqual(sockets[0]!.sent.map((m) => m.type), ['answer', 'track_info', 'offer']);
     sockets[0]!.receive({ type: 'answer', sdp: 'answer' });
     sockets[0]!.receive({ type: 'track_published', track: track('TR_m1', 'PA_me', 'audio', { mid: '0' }) });
     const local = await published;
@@ -325,8 +340,14 @@ describe('Room', () => {
       'state connected',
       'reconnected',
     ]);
-    // The microphone is published again on the new peer connection.
+    // The microphone is published again on the new peer connection (Carol has tracks: held
+    // until the server's offer).
     assert.equal((pcs[1]!.transceivers).length, 1);
+    assert.equal(sockets[1]!.sent.length, 0);
+    sockets[1]!.receive({ type: 'offer', sdp: 'v=0\r\nm=video 9 X 96\r\na=mid:s0\r\na=sendonly\r\na=msid:PA_c TR_cv\r\n' });
+    await settle();
+    assert.deepEqual(sockets[1]!.sent.map((m) => m.type), ['answer', 'track_info', 'offer']);
+    sockets[1]!.sent.splice(0, 1);
     assert.deepEqual(sockets[1]!.sent.map((m) => m.type), ['track_info', 'offer']);
     assert.equal(local.sid, undefined);
     sockets[1]!.receive({ type: 'answer', sdp: 'answer' });
