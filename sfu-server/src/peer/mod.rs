@@ -623,4 +623,47 @@ mod tests {
         println!("{offer}");
         assert!(offer.contains("a=msid:PA_0000000000000002 TR_0000000000000007"));
     }
+
+    /// The m-section of `mid` in an SDP.
+    fn section<'a>(sdp: &'a str, mid: &str) -> &'a str {
+        sdp.split("\nm=")
+            .find(|sec| sec.contains(&format!("a=mid:{mid}\r")))
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn removing_the_first_m_line_keeps_it_as_inactive_and_stops_the_others() {
+        let now = Instant::now();
+        let config = PeerConfig {
+            candidates: vec!["127.0.0.1:7882".parse().unwrap()],
+        };
+        let mut peer = Peer::new(ParticipantId(1), &config, now);
+        peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
+        peer.want_down_track(TrackId(8), ParticipantId(2), MediaKind::Audio);
+        let offer = peer.make_offer(now).expect("an offer");
+        // A client (another str0m) answers.
+        let mut client = RtcConfig::new().build(now);
+        let answer = client
+            .sdp_api()
+            .accept_offer(str0m::change::SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap();
+        let negotiated = peer.accept_answer(&answer.to_sdp_string(), now).unwrap();
+        assert_eq!(negotiated.len(), 2);
+        let first = peer.negotiation.mid_of(TrackId(7)).unwrap().to_string();
+        let second = peer.negotiation.mid_of(TrackId(8)).unwrap().to_string();
+
+        peer.drop_down_track(TrackId(7));
+        peer.drop_down_track(TrackId(8));
+        let offer = peer.make_offer(now).expect("a removal offer");
+        let first_section = section(&offer, &first);
+        assert!(
+            !first_section.starts_with("video 0 "),
+            "the BUNDLE tag must not be stopped:\n{first_section}"
+        );
+        assert!(first_section.contains("a=inactive"), "{first_section}");
+        assert!(
+            section(&offer, &second).starts_with("audio 0 "),
+            "other m-lines are stopped"
+        );
+    }
 }

@@ -60,6 +60,20 @@ pub(super) struct Negotiation {
     /// answering, so our next offer waits for that (until this deadline) instead of crossing it
     /// once more.
     client_reoffer_until: Option<Instant>,
+    /// A `data` channel on its own is offered only from this time on: right after a
+    /// negotiation the client is likely to offer its tracks, and the two offers would cross.
+    channel_not_before: Option<Instant>,
+    /// The first m-line of the session (the BUNDLE tag): never stopped, only set inactive.
+    first_mid: Option<String>,
+}
+
+/// How long a channel-only offer waits after a completed negotiation.
+const CHANNEL_HOLD: Duration = Duration::from_secs(1);
+
+/// The mid of the first m-line of an SDP.
+fn first_mid(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=mid:").map(str::to_owned))
 }
 
 impl Negotiation {
@@ -112,7 +126,10 @@ impl Peer {
         // Open our `data` channel only once an offer/answer has completed: an application
         // m-line in a first server offer that crosses the client's own offer makes Chrome fail
         // to start SCTP after its rollback (seen with Chrome 156).
-        let add_channel = !n.channel_added && n.described;
+        let channel_due = n.channel_not_before.is_none_or(|t| now >= t);
+        let add_channel = !n.channel_added
+            && n.described
+            && (channel_due || !adds.is_empty() || !removes.is_empty());
         if adds.is_empty() && removes.is_empty() && !add_channel {
             return None;
         }
@@ -136,7 +153,14 @@ impl Peer {
             added.push((*track, mid));
         }
         for (_, mid) in &removes {
-            api.stop_media(*mid);
+            // Stopping the BUNDLE tag (the first m-line) makes Chrome build a new transport
+            // (new ICE and DTLS) for the rest, which a one-transport server cannot follow: that
+            // m-line is only set inactive (RFC 8843 7.5.3 trouble avoided).
+            if n.first_mid.as_deref() == Some(mid.to_string().as_str()) {
+                api.set_direction(*mid, Direction::Inactive);
+            } else {
+                api.stop_media(*mid);
+            }
         }
         let mut channel = None;
         if add_channel {
@@ -160,16 +184,24 @@ impl Peer {
             n.lines.insert(*track, *mid);
             n.by_mid.insert(*mid, *track);
         }
+        let sdp = offer.to_sdp_string();
+        if n.first_mid.is_none() {
+            n.first_mid = first_mid(&sdp);
+        }
         n.pending = Some(Pending {
             offer: pending,
             added: added.iter().map(|(t, _)| *t).collect(),
             removed: removes.iter().map(|(t, _)| *t).collect(),
         });
-        Some(offer.to_sdp_string())
+        Some(sdp)
     }
 
     /// Applies the client's answer to our offer. Returns the down tracks it negotiated.
-    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<TrackId>, NegotiationError> {
+    pub fn accept_answer(
+        &mut self,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<Vec<TrackId>, NegotiationError> {
         let answer = SdpAnswer::from_sdp_string(sdp)
             .map_err(|e| NegotiationError::InvalidSdp(e.to_string()))?;
         let pending = self
@@ -187,6 +219,7 @@ impl Peer {
         match result {
             Ok(()) => {
                 n.described = true;
+                n.channel_not_before = Some(now + CHANNEL_HOLD);
                 Ok(pending.added)
             }
             Err(e) => {
@@ -220,7 +253,12 @@ impl Peer {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
-        self.negotiation.described = true;
+        let n = &mut self.negotiation;
+        n.described = true;
+        n.channel_not_before = Some(now + CHANNEL_HOLD);
+        if n.first_mid.is_none() {
+            n.first_mid = first_mid(sdp);
+        }
         Ok(Some(answer.to_sdp_string()))
     }
 }

@@ -43,7 +43,7 @@ impl Worker {
                     self.send(id, &negotiation_error(&e));
                 }
             },
-            ClientMessage::Answer { sdp } => match member.peer.accept_answer(&sdp) {
+            ClientMessage::Answer { sdp } => match member.peer.accept_answer(&sdp, now) {
                 Ok(tracks) => {
                     self.mark_dirty(id);
                     for track in tracks {
