@@ -103,7 +103,7 @@ impl axum::extract::FromRequestParts<AppState> for Bearer {
 }
 
 /// Verifies the `Authorization: Bearer` token of a REST call.
-pub(crate) fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

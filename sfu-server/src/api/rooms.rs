@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Bearer;
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::{Bearer, bearer};
 use crate::app::AppState;
 use crate::auth::Grant;
 use crate::model::{RoomJson, TrackJson};
@@ -41,9 +41,8 @@ pub async fn create(
 /// `GET /v1/rooms`.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = bearer(&state, &headers)?;
     claims.require(Grant::RoomList, None)?;
     let mut rooms = state.media.list_rooms().await?;
     // A token scoped to one room lists only that room.
@@ -56,20 +55,20 @@ pub async fn list(
 /// `GET /v1/rooms/{room}`.
 pub async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     Path(room): Path<String>,
 ) -> Result<Json<RoomJson>, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
+    claims.require(Grant::RoomAdmin, Some(&room))?;
     Ok(Json(state.media.get_room(room).await?))
 }
 
 /// `DELETE /v1/rooms/{room}`.
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     Path(room): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomCreate, Some(&room))?;
+    claims.require(Grant::RoomCreate, Some(&room))?;
     state.media.delete_room(room).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -77,10 +76,10 @@ pub async fn delete(
 /// `GET /v1/rooms/{room}/participants`.
 pub async fn participants(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     Path(room): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
+    claims.require(Grant::RoomAdmin, Some(&room))?;
     let participants = state.media.list_participants(room).await?;
     Ok(Json(json!({ "participants": participants })))
 }
@@ -88,10 +87,10 @@ pub async fn participants(
 /// `DELETE /v1/rooms/{room}/participants/{identity}`.
 pub async fn remove_participant(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
     Path((room, identity)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomAdmin, Some(&room))?;
+    claims.require(Grant::RoomAdmin, Some(&room))?;
     state.media.remove_participant(room, identity).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,9 +122,9 @@ pub async fn mute_track(
 /// dropped as malformed or unroutable and RTP not forwarded, by reason.
 pub async fn stats(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(claims): Bearer,
 ) -> Result<Json<Value>, ApiError> {
-    bearer(&state, &headers)?.require(Grant::RoomList, None)?;
+    claims.require(Grant::RoomList, None)?;
     let stats = state.media.stats().await?;
     Ok(Json(serde_json::to_value(stats).unwrap_or_default()))
 }
