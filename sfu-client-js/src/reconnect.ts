@@ -31,8 +31,9 @@ export function rejoinAfterLeave(reason: string): boolean {
   return REJOIN_REASONS.has(reason);
 }
 
-/** Whether a failed (re)join attempt may succeed when tried again. */
+/** Whether a failed (re)join attempt may succeed when tried again (not when the room was left). */
 export function isRetryableJoinError(error: unknown): boolean {
+  if (error instanceof AbortedError) return false;
   if (error instanceof SignalError) return error.retryable;
   return true;
 }

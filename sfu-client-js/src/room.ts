@@ -221,6 +221,10 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
     return this._state;
   }
 
+  private isDisconnected(): boolean {
+    return this._state === 'disconnected';
+  }
+
   get name(): string | undefined {
     return this.info?.name;
   }
@@ -259,6 +263,9 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
   // -------------------------------------------------------------------------------------------
 
   private async startSession(token: string, rejoin: boolean): Promise<void> {
+    // disconnect() during a backoff wait of connect(): no join after it. (A method call, so that
+    // TypeScript does not narrow `_state` for the check after the await below.)
+    if (this.isDisconnected()) throw new AbortedError();
     const { session: signal, joined } = await SignalSession.open(buildSignalUrl(this.url, token), {
       webSocketFactory: this.options.webSocketFactory,
       joinTimeoutMs: this.options.joinTimeoutMs,

@@ -13,6 +13,7 @@ describe('rejoinAfterLeave', () => {
     assert.equal(isRetryableJoinError(new SignalError('connect_failed', '')), true);
     assert.equal(isRetryableJoinError(new SignalError('room_full', '')), false);
     assert.equal(isRetryableJoinError(new TypeError('x')), true);
+    assert.equal(isRetryableJoinError(new AbortedError()), false);
   });
 });
 

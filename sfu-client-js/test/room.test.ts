@@ -376,6 +376,31 @@ describe('Room', () => {
     assert.equal(events.at(-1), 'disconnected signal_closed');
   });
 
+  it('disconnect() while connecting ends the join attempts (no join again after it)', async () => {
+    const h = harness({ connectAttempts: 3 });
+    const p = h.r.connect('ws://h', 't');
+    await tick();
+    await h.r.disconnect();
+    // The socket opened before disconnect() delivers its join: the room leaves at once.
+    h.sockets[0]!.receive(joined('PA_me'));
+    await rejectsWith(p, { name: 'AbortedError' });
+    await settle();
+    assert.equal(h.sockets.length, 1);
+    assert.equal(h.sockets[0]!.readyState, 3);
+    assert.equal(h.r.state, 'disconnected');
+  });
+
+  it('disconnect() between join attempts opens no other socket', async () => {
+    const h = harness({ connectAttempts: 3, reconnect: { initialDelayMs: 20, maxDelayMs: 20, jitter: 0 } });
+    const p = h.r.connect('ws://h', 't');
+    await tick();
+    h.sockets[0]!.drop(1006);
+    await tick();
+    await h.r.disconnect();
+    await rejectsWith(p, { name: 'AbortedError' });
+    assert.equal(h.sockets.length, 1);
+  });
+
   it('disconnect() sends leave and closes everything', async () => {
     const { r, sockets, pcs, events } = await joinedHarness();
     await r.disconnect();

@@ -26,6 +26,7 @@
 
 pub mod check;
 pub mod client;
+pub mod js;
 pub mod lossy_relay;
 pub mod server;
 pub mod signal;

@@ -40,7 +40,11 @@ pub fn router(state: AppState) -> Router {
             tower_http::services::ServeDir::new(dir)
                 .not_found_service(axum::routing::any(not_found)),
         ),
-        None => api.route("/", get(crate::demo::index)).fallback(not_found),
+        None => api
+            .route("/", get(crate::demo::index))
+            .route("/demo.js", get(crate::demo::script))
+            .route("/demo.css", get(crate::demo::style))
+            .fallback(not_found),
     };
     // The dev token endpoint does not exist outside dev mode (API.md).
     if state.auth.is_dev_mode() {

@@ -1356,3 +1356,44 @@ async fn stats_require_room_list() {
     }
     assert!(r.body["rtp_dropped"].is_array(), "{}", r.body);
 }
+
+#[tokio::test]
+async fn demo_page_served_with_its_script_and_stylesheet() {
+    let state = keyed_state();
+    for (uri, content_type, marker) in [
+        (
+            "/",
+            "text/html; charset=utf-8",
+            r#"<script type="module" src="/demo.js">"#,
+        ),
+        (
+            "/?room=r&identity=i",
+            "text/html; charset=utf-8",
+            r#"id="grid""#,
+        ),
+        ("/demo.js", "text/javascript; charset=utf-8", "sendData"),
+        ("/demo.css", "text/css; charset=utf-8", ".tile"),
+    ] {
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let res = super::router(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        let header = |name| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            header(header::CONTENT_TYPE).as_deref(),
+            Some(content_type),
+            "{uri}"
+        );
+        assert_eq!(
+            header(header::CACHE_CONTROL).as_deref(),
+            Some("no-cache"),
+            "{uri}"
+        );
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let body = std::str::from_utf8(&body).unwrap();
+        assert!(body.contains(marker), "{uri} lacks {marker}");
+    }
+}
