@@ -64,12 +64,22 @@ try {
     });
   }
 
-  // Chrome sends all three simulcast encodings.
+  // Chrome sends all three simulcast encodings once someone needs the top one (the server
+  // pauses encodings no one needs: dynacast): bob looks at alice's video in 1280x720.
+  await pages.bob.evaluate(() => {
+    const v = document.querySelector('#grid .tile[data-identity="alice"] video[data-track-id]');
+    Object.assign(v.style, { position: 'fixed', left: '0', top: '0', zIndex: '1000', width: '1280px', height: '720px', maxWidth: 'none', maxHeight: 'none' });
+  });
   await checks.waitFor('alice sends three simulcast layers (q, h, f; bytes growing)', async () => {
     const [a, b] = await twoSamples(() => outboundVideo(pages.alice), 1000);
     const rids = b.map((e) => e.rid).join(',');
     const grown = b.every((e) => e.bytes > (a.find((x) => x.rid === e.rid)?.bytes ?? Infinity));
-    return rids === 'f,h,q' && grown ? b.map((e) => `${e.rid} ${e.width}px ${e.bytes} B`) : null;
+    const seen = b.map((e) => `${e.rid} ${e.width}px ${e.bytes} B`);
+    return rids === 'f,h,q' && grown ? seen : { pending: seen };
+  }, 30000);
+  // Back into the grid, so it covers none of bob's buttons.
+  await pages.bob.evaluate(() => {
+    document.querySelector('#grid .tile[data-identity="alice"] video[data-track-id]').removeAttribute('style');
   });
 
   // Each remote tile shows layer, resolution, bitrate and loss.

@@ -130,7 +130,8 @@ export class Checks {
 
   /**
    * Polls `probe()` every 200 ms until it returns a truthy value (returned) or `timeoutMs`
-   * passes; then records a failure with the last value seen and returns null.
+   * passes; then records a failure with the last value seen and returns null. A probe may
+   * return `{ pending: detail }` to say "not yet" and have `detail` shown on failure.
    */
   async waitFor(what, probe, timeoutMs = 20000) {
     const deadline = Date.now() + timeoutMs;
@@ -141,7 +142,8 @@ export class Checks {
       } catch (e) {
         last = `error: ${e?.message ?? e}`;
       }
-      if (last && !(typeof last === 'string' && last.startsWith('error: '))) {
+      const pending = last && typeof last === 'object' && 'pending' in last;
+      if (last && !pending && !(typeof last === 'string' && last.startsWith('error: '))) {
         this.check(true, `${what}${typeof last === 'object' ? ` ${JSON.stringify(last)}` : ''}`);
         return last;
       }

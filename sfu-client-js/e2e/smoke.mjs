@@ -262,7 +262,7 @@ try {
 } catch (e) {
   check(false, `exception: ${e?.stack ?? e}`);
 } finally {
-  if (process.env.DUMP_EVENTS) {
+  if (process.env.DUMP_EVENTS || checks.failures > 0) {
     console.log(JSON.stringify(await events(alice).catch(() => null)));
     console.log(JSON.stringify(await events(bob).catch(() => null)));
   }

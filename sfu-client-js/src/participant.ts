@@ -138,6 +138,7 @@ export class LocalTrack {
   mid: string | null = null;
   /** Unpublished: no longer sent, and never again. */
   unpublished = false;
+  private _activeLayers: readonly string[];
 
   /** @internal */
   constructor(track: MediaStreamTrack, options: LocalTrackOptions, private readonly owner: TrackOwner) {
@@ -147,10 +148,39 @@ export class LocalTrack {
     this.name = options.name;
     this.encodings = options.encodings;
     this.owned = options.owned === true;
+    this._activeLayers = Object.freeze(this.layers);
   }
 
   get simulcast(): boolean {
     return (this.encodings?.length ?? 0) > 1;
+  }
+
+  /** The RIDs of the simulcast layers, low to high (empty without simulcast). */
+  get layers(): string[] {
+    if (!this.simulcast) return [];
+    return (this.encodings ?? []).flatMap((e) => (e.rid === undefined ? [] : [e.rid]));
+  }
+
+  /**
+   * Dynacast: the simulcast layers (RIDs, low to high) the server currently wants sent
+   * (`publisher_layers`); every layer until the server says otherwise, and again after a rejoin.
+   * The others are paused (their encodings' `active` is false). Empty for a simulcast track
+   * nobody watches; always empty for a track without simulcast (audio, a single encoding), which
+   * the server does not send `publisher_layers` for and is never paused. A layer the application
+   * turned off in its `encodings` (`active: false`) stays off whatever the server wants.
+   */
+  get activeLayers(): readonly string[] {
+    return this._activeLayers;
+  }
+
+  /** @internal Sets the wanted layers (filtered to this track's, in its order); true when they changed. */
+  setActiveLayers(rids: Iterable<string> | null): boolean {
+    const wanted = rids === null ? null : new Set(rids);
+    const next = this.layers.filter((rid) => wanted === null || wanted.has(rid));
+    const prev = this._activeLayers;
+    if (next.length === prev.length && next.every((rid, i) => rid === prev[i])) return false;
+    this._activeLayers = Object.freeze(next);
+    return true;
   }
 
   mute(): void {

@@ -71,6 +71,12 @@ export interface RoomEvents {
   subscriptionChanged: [track: RemoteTrack, state: SubscriptionState];
   localTrackPublished: [track: LocalTrack];
   localTrackUnpublished: [track: LocalTrack];
+  /**
+   * Dynacast: the server changed which simulcast layers of a published track it needs
+   * (`publisher_layers`; `track.activeLayers`). The SDK pauses the others by itself; empty: no
+   * one watches the track. Also after a rejoin, which resumes every layer.
+   */
+  publisherLayersChanged: [track: LocalTrack, activeRids: readonly string[]];
   activeSpeakers: [speakers: ActiveSpeaker[]];
   data: [message: DataMessage];
   connectionStateChanged: [state: ConnectionState, previous: ConnectionState];
@@ -181,6 +187,8 @@ interface Session {
   announced: Map<RTCRtpTransceiver, string>;
   /** Remote candidates that arrived before any remote description. */
   candidates: RTCIceCandidateInit[];
+  /** Senders with a `setParameters` of layers in flight; `again`: the wanted state changed meanwhile. */
+  layerJobs: Map<RTCRtpSender, { again: boolean }>;
   closed: boolean;
 }
 
@@ -293,6 +301,7 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       transceivers: new Map(),
       announced: new Map(),
       candidates: [],
+      layerJobs: new Map(),
       closed: false,
     };
     // In a room with tracks the server offers them right after `joined`: let that offer be
@@ -307,6 +316,8 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
         session.ice.expectConnection();
         if (d.type === 'offer') this.afterRemoteOffer(session, d.sdp);
         for (const c of session.candidates.splice(0)) void this.addCandidate(session, c);
+        // A negotiation may reset a sender's parameters: check the layers once it is done.
+        void session.driver.idle().then(() => this.reapplyLayers(session));
       },
       onError: (error, action, event) => {
         this.log(`negotiation: ${action} failed while handling ${event}`, error);
@@ -343,6 +354,8 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       if (track.unpublished) continue;
       track.sid = undefined;
       track.mid = null;
+      // The new session's sender starts with every layer; the server sends fresh publisher_layers.
+      if (track.setActiveLayers(null)) this.emit('publisherLayersChanged', track, track.activeLayers);
       this.addTransceiver(session, track);
       publishing = true;
     }
@@ -550,6 +563,9 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
         this.emit('subscriptionChanged', t, state);
         return;
       }
+      case 'publisher_layers':
+        this.onPublisherLayers(session, m.track_id, m.active);
+        return;
       case 'error':
         this.onServerError(session, m.code, m.message);
         return;
@@ -640,6 +656,91 @@ export class Room extends TypedEmitter<RoomEvents> implements TrackOwner {
       local.muted = muted;
       local.mediaStreamTrack.enabled = !muted;
       this.emit('trackMuted', local, muted, this.localParticipant);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dynacast: pausing the simulcast layers no one needs
+  // -------------------------------------------------------------------------------------------
+
+  private onPublisherLayers(session: Session, trackId: string, active: string[]): void {
+    const track = this.localParticipant?.tracks.find((t) => t.sid === trackId && !t.unpublished);
+    if (!track) {
+      // Unpublished meanwhile, or not ours: nothing to pause.
+      this.log('publisher_layers for an unknown track', trackId);
+      return;
+    }
+    if (!track.simulcast) {
+      // A single encoding has no RID to name; the server sends this for simulcast tracks only.
+      this.log('publisher_layers for a track without simulcast', trackId);
+      return;
+    }
+    const changed = track.setActiveLayers(active);
+    // Also when unchanged: it brings back parameters that the browser may have reset.
+    this.applyLayers(session, track);
+    if (changed) this.emit('publisherLayersChanged', track, track.activeLayers);
+  }
+
+  /** After a negotiation: every simulcast sender's layers as wanted again. */
+  private reapplyLayers(session: Session): void {
+    if (session.closed) return;
+    for (const track of session.transceivers.keys()) {
+      if (track.simulcast && !track.unpublished) this.applyLayers(session, track);
+    }
+  }
+
+  /**
+   * Brings the `active` flags of a simulcast sender's encodings to the wanted state. One
+   * `setParameters` at a time per sender: a change while one is in flight is applied after it,
+   * with the state wanted then (intermediate states are skipped).
+   */
+  private applyLayers(session: Session, track: LocalTrack): void {
+    const transceiver = session.transceivers.get(track);
+    if (!transceiver || session.closed || !track.simulcast) return;
+    const sender = transceiver.sender;
+    const running = session.layerJobs.get(sender);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const job = { again: false };
+    session.layerJobs.set(sender, job);
+    void (async () => {
+      try {
+        do {
+          job.again = false;
+          if (session.closed || track.unpublished || session.transceivers.get(track) !== transceiver) return;
+          await this.setSenderLayers(session, sender, track);
+        } while (job.again);
+      } finally {
+        session.layerJobs.delete(sender);
+      }
+    })();
+  }
+
+  private async setSenderLayers(session: Session, sender: RTCRtpSender, track: LocalTrack): Promise<void> {
+    try {
+      const params = sender.getParameters();
+      const wanted = new Set(track.activeLayers);
+      let changed = false;
+      for (const encoding of params.encodings ?? []) {
+        const rid = encoding.rid;
+        if (rid === undefined) continue;
+        // The application's own `active: false` (its `encodings`) always wins.
+        const allowed = track.encodings?.find((e) => e.rid === rid)?.active !== false;
+        const active = allowed && wanted.has(rid);
+        if ((encoding.active !== false) !== active) {
+          encoding.active = active;
+          changed = true;
+        }
+      }
+      if (!changed) return;
+      this.log('layers', track.sid, [...wanted]);
+      await sender.setParameters(params);
+    } catch (e) {
+      if (session.closed) return;
+      this.log('setting the simulcast layers failed', e);
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
     }
   }
 

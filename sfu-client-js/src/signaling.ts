@@ -95,6 +95,12 @@ export interface SubscriptionMessage {
   paused: boolean;
   reason?: string;
 }
+/**
+ * Dynacast: sent to the publisher of a simulcast video track. `active` lists the RIDs that some
+ * subscriber or forward needs now; the publisher should stop sending the others (empty: pause
+ * every layer). A later message supersedes earlier ones.
+ */
+export interface PublisherLayersMessage { type: 'publisher_layers'; track_id: string; active: string[] }
 export interface ErrorMessage { type: 'error'; code: string; message: string }
 export interface LeaveMessage { type: 'leave'; reason: string }
 
@@ -110,6 +116,7 @@ export type ServerMessage =
   | TrackMutedMessage
   | ActiveSpeakersMessage
   | SubscriptionMessage
+  | PublisherLayersMessage
   | ErrorMessage
   | LeaveMessage;
 
@@ -357,6 +364,15 @@ function validate(type: string, o: Obj): ServerMessage | null {
       if (reason !== undefined) m.reason = reason;
       return m;
     }
+    case 'publisher_layers':
+      return {
+        type,
+        track_id: str(o, 'track_id', p),
+        active: arr(o, 'active', p, (v, vp) => {
+          if (typeof v !== 'string') throw new Invalid(`${vp} is not a string`);
+          return v;
+        }),
+      };
     case 'error':
       return { type, code: str(o, 'code', p), message: optStr(o, 'message', p) ?? '' };
     case 'leave':

@@ -29,14 +29,66 @@ class FakeSocket implements WebSocketLike {
   }
 }
 
+interface FakeEncoding {
+  rid?: string;
+  active?: boolean;
+  [k: string]: unknown;
+}
+
+/** An RTCRtpSender's parameters: getParameters/setParameters with transaction ids, as browsers check them. */
+class FakeSender {
+  track: unknown;
+  encodings: FakeEncoding[];
+  /** Every setParameters call's `active` flags by RID, in order. */
+  calls: Array<Record<string, boolean>> = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  /** Holds each setParameters until released (when set). */
+  gate: Promise<void> | null = null;
+  /** The next setParameters rejects with it. */
+  failNext: Error | null = null;
+  private transaction = 0;
+  constructor(track: unknown, encodings: FakeEncoding[] | undefined) {
+    this.track = track;
+    this.encodings = (encodings ?? [{}]).map((e) => ({ ...e }));
+  }
+  async replaceTrack(t: unknown): Promise<void> {
+    this.track = t;
+  }
+  getParameters() {
+    this.transaction++;
+    return { transactionId: String(this.transaction), encodings: this.encodings.map((e) => ({ ...e })) };
+  }
+  async setParameters(p: { transactionId: string; encodings: FakeEncoding[] }): Promise<void> {
+    if (p.transactionId !== String(this.transaction)) throw new Error('InvalidModificationError: stale transactionId');
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.gate) await this.gate;
+      await tick();
+      const failure = this.failNext;
+      this.failNext = null;
+      if (failure) throw failure;
+      this.calls.push(Object.fromEntries(p.encodings.map((e) => [e.rid ?? '', e.active !== false])));
+      this.encodings = p.encodings.map((e) => ({ ...e }));
+    } finally {
+      this.inFlight--;
+    }
+  }
+  /** The `active` flags now, by RID. */
+  active(): Record<string, boolean> {
+    return Object.fromEntries(this.encodings.map((e) => [e.rid ?? '', e.active !== false]));
+  }
+}
+
 class FakeTransceiver {
   mid: string | null = null;
   direction: string;
   stopped = false;
-  sender = { track: null as unknown, replaceTrack: async (t: unknown) => void (this.sender.track = t) };
-  constructor(track: unknown, init: { direction: string }) {
+  sender: FakeSender;
+  constructor(track: unknown, init: { direction: string; sendEncodings?: FakeEncoding[] }) {
     this.direction = init.direction;
-    this.sender.track = track;
+    this.sender = new FakeSender(track, init.sendEncodings);
   }
   stop(): void {
     this.stopped = true;
@@ -55,7 +107,7 @@ class FakePc {
   iceConnectionState = 'new';
   private nextMid = 0;
   constructor(readonly config: RTCConfiguration) {}
-  addTransceiver(track: unknown, init: { direction: string }) {
+  addTransceiver(track: unknown, init: { direction: string; sendEncodings?: FakeEncoding[] }) {
     const t = new FakeTransceiver(track, init);
     this.transceivers.push(t);
     return t;
@@ -116,6 +168,12 @@ const joined = (me: string, others: unknown[] = []) => ({
 const alice = { id: 'PA_a', identity: 'alice', joined_at: 1, tracks: [track('TR_av', 'PA_a'), track('TR_aa', 'PA_a', 'audio')] };
 
 
+/** Rooms of the running test, disconnected after it (their ICE and publish timers would keep node alive). */
+const rooms: Room[] = [];
+async function disconnectAll(): Promise<void> {
+  for (const r of rooms.splice(0)) await r.disconnect();
+}
+
 function harness(options: ConstructorParameters<typeof Room>[0] = {}) {
   const sockets: FakeSocket[] = [];
   const pcs: FakePc[] = [];
@@ -134,6 +192,7 @@ function harness(options: ConstructorParameters<typeof Room>[0] = {}) {
     connectAttempts: 1,
     ...options,
   });
+  rooms.push(r);
   const events: string[] = [];
   r.on('participantJoined', (p) => events.push(`participantJoined ${p.id}`));
   r.on('participantLeft', (p) => events.push(`participantLeft ${p.id}`));
@@ -163,7 +222,10 @@ describe('Room', () => {
   beforeEach(() => {
     mock.method(console, 'error', () => undefined);
   });
-  afterEach(() => mock.restoreAll());
+  afterEach(async () => {
+    await disconnectAll();
+    mock.restoreAll();
+  });
 
   it('joins: URL, ICE servers, participants and tracks of the joined message', async () => {
     const { r, sockets, pcs, events } = await joinedHarness();
@@ -430,5 +492,203 @@ describe('Room', () => {
       ['PA_a', 'alice', 'hi'],
       [undefined, undefined, 'raw'],
     ]);
+  });
+});
+
+describe('Room dynacast (publisher_layers)', () => {
+  beforeEach(() => {
+    mock.method(console, 'error', () => undefined);
+  });
+  afterEach(async () => {
+    await disconnectAll();
+    mock.restoreAll();
+  });
+
+  const camera = () =>
+    ({ kind: 'video', enabled: true, getSettings: () => ({ width: 1280, height: 720, frameRate: 30 }), stop: () => undefined }) as unknown as MediaStreamTrack;
+
+  /** A room with nobody else and one published track (simulcast q/h/f by default), confirmed as TR_cam. */
+  async function published(options: Parameters<Room['publishTrack']>[1] = { source: 'camera', simulcast: true }) {
+    const h = await joinedHarness([]);
+    const media = camera();
+    const p = h.r.publishTrack(media, options);
+    await settle();
+    h.sockets[0]!.receive({ type: 'answer', sdp: 'answer' });
+    h.sockets[0]!.receive({ type: 'track_published', track: track('TR_cam', 'PA_me', 'video', { mid: '0' }) });
+    const local = await p;
+    await settle();
+    const sender = h.pcs[0]!.transceivers[0]!.sender;
+    const errors: Error[] = [];
+    const changes: string[] = [];
+    h.r.on('error', (e) => errors.push(e));
+    h.r.on('publisherLayersChanged', (t, rids) => changes.push(`${t.sid} [${rids.join(',')}]`));
+    return { ...h, media, local, sender, errors, changes };
+  }
+
+  it('sets the encodings active flags through setParameters, with an event', async () => {
+    const { local, sender, sockets, errors, changes } = await published();
+    assert.deepEqual(local.activeLayers, ['q', 'h', 'f']);
+    assert.deepEqual(sender.calls, []);
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q', 'h'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: true, h: true, f: false });
+    assert.deepEqual(sender.calls, [{ q: true, h: true, f: false }]);
+    assert.deepEqual(local.activeLayers, ['q', 'h']);
+    assert.deepEqual(changes, ['TR_cam [q,h]']);
+    // The same again: no event, nothing to set.
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['h', 'q'] });
+    await settle();
+    assert.equal(sender.calls.length, 1);
+    assert.deepEqual(changes, ['TR_cam [q,h]']);
+    // Growing again resumes the layer.
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q', 'h', 'f'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: true, h: true, f: true });
+    assert.deepEqual(changes, ['TR_cam [q,h]', 'TR_cam [q,h,f]']);
+    assert.deepEqual(errors, []);
+  });
+
+  it('an empty active pauses every layer; mute stays orthogonal', async () => {
+    const { local, media, sender, sockets, changes } = await published();
+    local.mute();
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: [] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: false, h: false, f: false });
+    assert.deepEqual(local.activeLayers, []);
+    assert.deepEqual(changes, ['TR_cam []']);
+    assert.equal(media.enabled, false);
+    assert.equal(local.muted, true);
+    local.unmute();
+    assert.equal(media.enabled, true);
+    assert.deepEqual(sender.active(), { q: false, h: false, f: false });
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['f'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: false, h: false, f: true });
+    assert.equal(media.enabled, true);
+  });
+
+  it('rapid messages coalesce: one setParameters at a time, the last wins', async () => {
+    const { local, sender, sockets, changes } = await published();
+    let release!: () => void;
+    sender.gate = new Promise<void>((r) => (release = r));
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q'] });
+    await settle();
+    assert.equal(sender.inFlight, 1);
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: [] });
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q', 'h', 'f'] });
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['h'] });
+    await settle();
+    assert.equal(sender.inFlight, 1);
+    sender.gate = null;
+    release();
+    await settle(10);
+    assert.equal(sender.maxInFlight, 1);
+    // The first (in flight when the others came), then straight to the last.
+    assert.deepEqual(sender.calls, [
+      { q: true, h: false, f: false },
+      { q: false, h: true, f: false },
+    ]);
+    assert.deepEqual(sender.active(), { q: false, h: true, f: false });
+    assert.deepEqual(local.activeLayers, ['h']);
+    assert.deepEqual(changes, ['TR_cam [q]', 'TR_cam []', 'TR_cam [q,h,f]', 'TR_cam [h]']);
+  });
+
+  it('ignores unknown tracks, unknown RIDs and tracks without simulcast, without errors', async () => {
+    const { r, local, sender, sockets, errors, changes, events } = await published();
+    events.length = 0;
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_nope', active: ['q'] });
+    await settle();
+    assert.deepEqual(sender.calls, []);
+    assert.deepEqual(local.activeLayers, ['q', 'h', 'f']);
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['h', 'x'] });
+    await settle();
+    assert.deepEqual(local.activeLayers, ['h']);
+    assert.deepEqual(sender.active(), { q: false, h: true, f: false });
+    // A single-encoding track is never paused.
+    const single = r.publishTrack(camera(), { source: 'screen', simulcast: false });
+    await settle();
+    sockets[0]!.receive({ type: 'answer', sdp: 'answer' });
+    sockets[0]!.receive({ type: 'track_published', track: track('TR_screen', 'PA_me', 'video', { mid: '1' }) });
+    const screen = await single;
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_screen', active: [] });
+    await settle();
+    assert.deepEqual(screen.activeLayers, []);
+    assert.deepEqual(screen.layers, []);
+    assert.deepEqual(r.peerConnection && (r.peerConnection as unknown as FakePc).transceivers[1]!.sender.calls, []);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(changes, ['TR_cam [h]']);
+    assert.deepEqual(events, []);
+  });
+
+  it('keeps the application\'s own active: false', async () => {
+    const { local, sender, sockets } = await published({
+      source: 'camera',
+      encodings: [
+        { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000, active: false },
+        { rid: 'f', maxBitrate: 1_500_000 },
+      ],
+    });
+    assert.deepEqual(sender.active(), { q: true, h: false, f: true });
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['h', 'f'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: false, h: false, f: true });
+    assert.deepEqual(local.activeLayers, ['h', 'f']);
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q', 'h', 'f'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: true, h: false, f: true });
+  });
+
+  it('a failing setParameters is an error event, not a throw; the next message applies', async () => {
+    const { sender, sockets, errors } = await published();
+    sender.failNext = new Error('InvalidStateError');
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q'] });
+    await settle();
+    assert.deepEqual(errors.map((e) => e.message), ['InvalidStateError']);
+    assert.deepEqual(sender.active(), { q: true, h: true, f: true });
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q', 'h'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: true, h: true, f: false });
+    assert.equal(errors.length, 1);
+  });
+
+  it('re-applies the layers when a negotiation reset the parameters', async () => {
+    const { sender, sockets } = await published();
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q'] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: true, h: false, f: false });
+    // The browser forgot them (as after some renegotiations): the next exchange restores them.
+    sender.encodings = sender.encodings.map((e) => ({ ...e, active: true }));
+    sockets[0]!.receive({ type: 'offer', sdp: 'v=0\r\nm=application 9 X 5000\r\na=mid:1\r\n' });
+    await settle();
+    assert.equal(sockets[0]!.sent.at(-1)?.type, 'answer');
+    assert.deepEqual(sender.active(), { q: true, h: false, f: false });
+    assert.equal(sender.calls.length, 2);
+  });
+
+  it('a rejoin resets to every layer (the server sends fresh messages)', async () => {
+    const { r, local, sender, sockets, pcs, changes } = await published();
+    sockets[0]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: [] });
+    await settle();
+    assert.deepEqual(sender.active(), { q: false, h: false, f: false });
+    sockets[0]!.drop(1006);
+    await waitFor(() => assert.equal(sockets.length, 2));
+    sockets[1]!.receive(joined('PA_me2'));
+    await waitFor(() => assert.equal(r.state, 'connected'));
+    await settle();
+    assert.deepEqual(local.activeLayers, ['q', 'h', 'f']);
+    assert.deepEqual(changes, ['TR_cam []', 'undefined [q,h,f]']);
+    const fresh = pcs[1]!.transceivers[0]!.sender;
+    assert.deepEqual(fresh.active(), { q: true, h: true, f: true });
+    // The new track id from now on.
+    sockets[1]!.receive({ type: 'answer', sdp: 'answer' });
+    sockets[1]!.receive({ type: 'track_published', track: track('TR_cam2', 'PA_me2', 'video', { mid: '0' }) });
+    sockets[1]!.receive({ type: 'publisher_layers', track_id: 'TR_cam', active: ['q'] });
+    await settle();
+    assert.deepEqual(fresh.calls, []);
+    sockets[1]!.receive({ type: 'publisher_layers', track_id: 'TR_cam2', active: ['q'] });
+    await settle();
+    assert.deepEqual(fresh.active(), { q: true, h: false, f: false });
+    assert.deepEqual(changes, ['TR_cam []', 'undefined [q,h,f]', 'TR_cam2 [q]']);
   });
 });

@@ -72,6 +72,8 @@ describe('parseServerMessage', () => {
     same({ type: 'active_speakers', speakers: [{ participant_id: 'PA_1', level: 0.8 }] });
     same({ type: 'subscription', track_id: 'TR_1', layer: 'h', paused: false });
     same({ type: 'subscription', track_id: 'TR_1', layer: null, paused: true, reason: 'subscriber' });
+    same({ type: 'publisher_layers', track_id: 'TR_1', active: ['q', 'h'] });
+    same({ type: 'publisher_layers', track_id: 'TR_1', active: [] });
     same({ type: 'error', code: 'invalid_sdp', message: 'invalid SDP: x' });
     same({ type: 'leave', reason: 'room_closed' });
   });
@@ -82,6 +84,7 @@ describe('parseServerMessage', () => {
     assert.deepEqual(m, { type: 'track_published', track: unnamed });
     assert.deepEqual(message({ type: 'subscription', track_id: 'TR_1', paused: false }), { type: 'subscription', track_id: 'TR_1', layer: null, paused: false });
     assert.deepEqual(message({ type: 'leave' }), { type: 'leave', reason: 'unknown' });
+    assert.deepEqual(message({ type: 'publisher_layers', track_id: 'TR_1', active: ['f'], since: 3 }), { type: 'publisher_layers', track_id: 'TR_1', active: ['f'] });
     assert.deepEqual(message({ type: 'candidate', candidate: { candidate: '' } }), { type: 'candidate', candidate: { candidate: '' } });
     const j = message({ ...joined, ice_servers: undefined });
     assert.ok(j.type === 'joined');
@@ -125,6 +128,11 @@ describe('parseServerMessage', () => {
       { type: 'active_speakers', speakers: [{ participant_id: 'PA_1', level: 'loud' }] },
       { type: 'active_speakers' },
       { type: 'subscription', track_id: 'TR_1', layer: 2, paused: false },
+      { type: 'publisher_layers', active: ['q'] },
+      { type: 'publisher_layers', track_id: 'TR_1' },
+      { type: 'publisher_layers', track_id: 'TR_1', active: 'q' },
+      { type: 'publisher_layers', track_id: 'TR_1', active: ['q', 2] },
+      { type: 'publisher_layers', track_id: 7, active: [] },
       { type: 'error', message: 'no code' },
       { ...joined, room: null },
       { ...joined, ice_servers: [{ urls: 3 }] },

@@ -9,6 +9,7 @@
 //! [`Room::poll_output`] until it returns `None`, and calls [`Room::handle_timeout`] no later than
 //! [`Room::poll_timeout`].
 
+pub mod allocation;
 pub mod clock_sync;
 pub mod codec;
 pub mod error;
@@ -25,7 +26,8 @@ pub use codec::Codec;
 pub use error::CoreError;
 pub use ids::{ParticipantId, TrackId};
 pub use room::{
-    DropReason, KeyframeKind, LayerInfo, MediaKind, Output, ParticipantInfo, Permissions, Room,
-    RoomConfig, RoomEvent, SubscriptionCaps, TrackInfo, TrackSource,
+    BandwidthSource, BandwidthStats, DownTrackStats, DropReason, KeyframeKind, LayerInfo,
+    MediaKind, Output, ParticipantInfo, Permissions, Room, RoomConfig, RoomEvent, SubscriptionCaps,
+    TrackInfo, TrackSource,
 };
 pub use rtp::{MediaPacket, SeqNo};

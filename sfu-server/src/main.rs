@@ -156,6 +156,8 @@ async fn serve(config: Config) -> ExitCode {
         max_participants: config.rooms.max_participants,
         peer_timeout: Duration::from_secs(config.media.peer_timeout_s),
         ice_servers: config.media.ice_servers.clone(),
+        bandwidth_estimation: config.media.bandwidth_estimation,
+        dynacast: config.media.dynacast,
     };
     let media = match MediaHandle::start(settings) {
         Ok(m) => m,

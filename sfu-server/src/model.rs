@@ -95,6 +95,46 @@ pub struct ParticipantJson {
     pub joined_at: u64,
     /// Published tracks.
     pub tracks: Vec<TrackJson>,
+    /// Extension, admin listings only: the downlink estimate and its allocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<BandwidthJson>,
+    /// Extension, admin listings only: every subscribed track with its layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<Vec<SubscriptionJson>>,
+}
+
+/// A subscriber's bandwidth estimate and allocation (admin listings).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BandwidthJson {
+    /// Estimated downlink, bits per second.
+    pub estimate_bps: u64,
+    /// `twcc` (the server's own GCC estimate) or `remb` (the client's reports).
+    pub source: &'static str,
+    /// Allocated across the subscribed tracks, bits per second.
+    pub allocated_bps: u64,
+    /// What every subscribed track at its best allowed layer would take.
+    pub wanted_bps: u64,
+    /// Layer switches the allocation made.
+    pub switches: u64,
+}
+
+/// One subscribed track as the server sends it (admin listings).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubscriptionJson {
+    /// The published track.
+    pub track_id: String,
+    /// Bits per second allocated to it (0 before the first estimate).
+    pub allocated_bps: u64,
+    /// The RID being sent.
+    pub current_layer: Option<String>,
+    /// The RID the server is moving to (or staying at).
+    pub target_layer: Option<String>,
+    /// `subscriber` or `bandwidth` when nothing is sent.
+    pub paused: Option<&'static str>,
+    /// Layer switches on this track.
+    pub switches: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
 }
 
 impl ParticipantJson {
@@ -106,6 +146,8 @@ impl ParticipantJson {
             name: p.name.clone(),
             joined_at: p.joined_at_ms / 1000,
             tracks: tracks.into_iter().map(TrackJson::from).collect(),
+            bandwidth: None,
+            subscriptions: None,
         }
     }
 }

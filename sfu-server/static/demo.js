@@ -594,9 +594,35 @@ var LocalTrack = class {
     this.name = options.name;
     this.encodings = options.encodings;
     this.owned = options.owned === true;
+    this._activeLayers = Object.freeze(this.layers);
   }
   get simulcast() {
     return (this.encodings?.length ?? 0) > 1;
+  }
+  /** The RIDs of the simulcast layers, low to high (empty without simulcast). */
+  get layers() {
+    if (!this.simulcast) return [];
+    return (this.encodings ?? []).flatMap((e) => e.rid === void 0 ? [] : [e.rid]);
+  }
+  /**
+   * Dynacast: the simulcast layers (RIDs, low to high) the server currently wants sent
+   * (`publisher_layers`); every layer until the server says otherwise, and again after a rejoin.
+   * The others are paused (their encodings' `active` is false). Empty for a simulcast track
+   * nobody watches; always empty for a track without simulcast (audio, a single encoding), which
+   * the server does not send `publisher_layers` for and is never paused. A layer the application
+   * turned off in its `encodings` (`active: false`) stays off whatever the server wants.
+   */
+  get activeLayers() {
+    return this._activeLayers;
+  }
+  /** @internal Sets the wanted layers (filtered to this track's, in its order); true when they changed. */
+  setActiveLayers(rids) {
+    const wanted = rids === null ? null : new Set(rids);
+    const next = this.layers.filter((rid) => wanted === null || wanted.has(rid));
+    const prev = this._activeLayers;
+    if (next.length === prev.length && next.every((rid, i) => rid === prev[i])) return false;
+    this._activeLayers = Object.freeze(next);
+    return true;
   }
   mute() {
     this.owner.muteLocal(this, true);
@@ -789,6 +815,15 @@ function validate(type, o) {
       if (reason !== void 0) m.reason = reason;
       return m;
     }
+    case "publisher_layers":
+      return {
+        type,
+        track_id: str(o, "track_id", p),
+        active: arr(o, "active", p, (v, vp) => {
+          if (typeof v !== "string") throw new Invalid(`${vp} is not a string`);
+          return v;
+        })
+      };
     case "error":
       return { type, code: str(o, "code", p), message: optStr(o, "message", p) ?? "" };
     case "leave":
@@ -1377,6 +1412,7 @@ var Room = class extends TypedEmitter {
       transceivers: /* @__PURE__ */ new Map(),
       announced: /* @__PURE__ */ new Map(),
       candidates: [],
+      layerJobs: /* @__PURE__ */ new Map(),
       closed: false
     };
     const holdOffers = joined.participants.some((p) => p.tracks.length > 0);
@@ -1388,6 +1424,7 @@ var Room = class extends TypedEmitter {
         session.ice.expectConnection();
         if (d.type === "offer") this.afterRemoteOffer(session, d.sdp);
         for (const c of session.candidates.splice(0)) void this.addCandidate(session, c);
+        void session.driver.idle().then(() => this.reapplyLayers(session));
       },
       onError: (error, action, event) => {
         this.log(`negotiation: ${action} failed while handling ${event}`, error);
@@ -1420,6 +1457,7 @@ var Room = class extends TypedEmitter {
       if (track.unpublished) continue;
       track.sid = void 0;
       track.mid = null;
+      if (track.setActiveLayers(null)) this.emit("publisherLayersChanged", track, track.activeLayers);
       this.addTransceiver(session, track);
       publishing = true;
     }
@@ -1609,6 +1647,9 @@ var Room = class extends TypedEmitter {
         this.emit("subscriptionChanged", t, state);
         return;
       }
+      case "publisher_layers":
+        this.onPublisherLayers(session, m.track_id, m.active);
+        return;
       case "error":
         this.onServerError(session, m.code, m.message);
         return;
@@ -1688,6 +1729,82 @@ var Room = class extends TypedEmitter {
       local.muted = muted;
       local.mediaStreamTrack.enabled = !muted;
       this.emit("trackMuted", local, muted, this.localParticipant);
+    }
+  }
+  // -------------------------------------------------------------------------------------------
+  // Dynacast: pausing the simulcast layers no one needs
+  // -------------------------------------------------------------------------------------------
+  onPublisherLayers(session, trackId, active) {
+    const track = this.localParticipant?.tracks.find((t) => t.sid === trackId && !t.unpublished);
+    if (!track) {
+      this.log("publisher_layers for an unknown track", trackId);
+      return;
+    }
+    if (!track.simulcast) {
+      this.log("publisher_layers for a track without simulcast", trackId);
+      return;
+    }
+    const changed = track.setActiveLayers(active);
+    this.applyLayers(session, track);
+    if (changed) this.emit("publisherLayersChanged", track, track.activeLayers);
+  }
+  /** After a negotiation: every simulcast sender's layers as wanted again. */
+  reapplyLayers(session) {
+    if (session.closed) return;
+    for (const track of session.transceivers.keys()) {
+      if (track.simulcast && !track.unpublished) this.applyLayers(session, track);
+    }
+  }
+  /**
+   * Brings the `active` flags of a simulcast sender's encodings to the wanted state. One
+   * `setParameters` at a time per sender: a change while one is in flight is applied after it,
+   * with the state wanted then (intermediate states are skipped).
+   */
+  applyLayers(session, track) {
+    const transceiver = session.transceivers.get(track);
+    if (!transceiver || session.closed || !track.simulcast) return;
+    const sender = transceiver.sender;
+    const running = session.layerJobs.get(sender);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const job = { again: false };
+    session.layerJobs.set(sender, job);
+    void (async () => {
+      try {
+        do {
+          job.again = false;
+          if (session.closed || track.unpublished || session.transceivers.get(track) !== transceiver) return;
+          await this.setSenderLayers(session, sender, track);
+        } while (job.again);
+      } finally {
+        session.layerJobs.delete(sender);
+      }
+    })();
+  }
+  async setSenderLayers(session, sender, track) {
+    try {
+      const params = sender.getParameters();
+      const wanted = new Set(track.activeLayers);
+      let changed = false;
+      for (const encoding of params.encodings ?? []) {
+        const rid = encoding.rid;
+        if (rid === void 0) continue;
+        const allowed = track.encodings?.find((e) => e.rid === rid)?.active !== false;
+        const active = allowed && wanted.has(rid);
+        if (encoding.active !== false !== active) {
+          encoding.active = active;
+          changed = true;
+        }
+      }
+      if (!changed) return;
+      this.log("layers", track.sid, [...wanted]);
+      await sender.setParameters(params);
+    } catch (e) {
+      if (session.closed) return;
+      this.log("setting the simulcast layers failed", e);
+      this.emit("error", e instanceof Error ? e : new Error(String(e)));
     }
   }
   onSignalClose(session, leave) {

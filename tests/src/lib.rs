@@ -24,6 +24,7 @@
 //! Set `SFU_SERVER_BIN` to test another binary, `SFU_TEST_PRINT_SERVER_LOG=1` to print each
 //! server's log when it is dropped; logs live in `<target>/tmp/sfu-tests/`.
 
+pub mod bandwidth_limit;
 pub mod check;
 pub mod client;
 pub mod js;
@@ -33,6 +34,7 @@ pub mod signal;
 pub mod util;
 pub mod vp8;
 
+pub use bandwidth_limit::LinkOptions;
 pub use check::{ForwardReport, compare_forwarded};
 pub use client::{
     ClientOptions, KeyframeRequestKind, MediaKind, PublishedTrack, ReceivedPacket, RemoteTrack,

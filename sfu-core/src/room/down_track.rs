@@ -41,6 +41,11 @@ pub(crate) struct DownTrack {
     pub switches: u64,
     /// When the last keyframe start was sent to this subscriber.
     pub last_keyframe_sent: Option<Instant>,
+    /// The subscriber's bandwidth allows at most this layer (`Some(None)` = paused for
+    /// bandwidth); `None` while there is no estimate.
+    pub bandwidth_layer: Option<Option<usize>>,
+    /// Bitrate allocated to this down track (bits/s), 0 without an estimate.
+    pub allocated_bps: u64,
 }
 
 /// One packet as the publisher sent it, with what ingress learned about it.
@@ -87,7 +92,14 @@ impl DownTrack {
             packets_sent: 0,
             switches: 0,
             last_keyframe_sent: None,
+            bandwidth_layer: None,
+            allocated_bps: 0,
         }
+    }
+
+    /// Whether the subscriber's bandwidth does not fit even the lowest layer.
+    pub fn bandwidth_paused(&self) -> bool {
+        self.bandwidth_layer == Some(None)
     }
 
     /// Applies a subscriber's caps (the temporal cap takes effect at the next safe picture).
@@ -105,6 +117,9 @@ impl DownTrack {
         }
         if self.caps.paused {
             return Forwarded::Drop(DropReason::Paused);
+        }
+        if self.bandwidth_paused() {
+            return Forwarded::Drop(DropReason::Bandwidth);
         }
         let Some(pt) = self
             .payload_types

@@ -1,6 +1,10 @@
 //! A room: its participants, their published tracks, and the fan-out between them.
 
+mod bandwidth;
+#[cfg(test)]
+mod bandwidth_sim;
 mod down_track;
+mod dynacast;
 mod keyframe;
 mod output;
 mod track;
@@ -21,15 +25,19 @@ use crate::ids::{ParticipantId, TrackId};
 use crate::rtp::MediaPacket;
 use crate::speakers::{ActiveSpeakers, SpeakerConfig};
 
+use crate::allocation::GovernorConfig;
 use crate::clock_sync::SenderReport;
 use crate::codec::vp8::Vp8Descriptor;
 use crate::codec::vp8_size;
+use bandwidth::SubscriberBandwidth;
+pub use bandwidth::{BandwidthStats, DownTrackStats};
 use down_track::{DownTrack, Forwarded, Ingress};
 pub use keyframe::KeyframeThrottle;
 pub use output::{DropReason, KeyframeKind, Output, RoomEvent};
 use track::PublishedTrack;
 pub use types::{
-    LayerInfo, MediaKind, ParticipantInfo, Permissions, SubscriptionCaps, TrackInfo, TrackSource,
+    BandwidthSource, LayerInfo, MediaKind, ParticipantInfo, Permissions, SubscriptionCaps,
+    TrackInfo, TrackSource,
 };
 
 /// A subscriber's keyframe request this soon after it was sent a keyframe is taken to have
@@ -47,6 +55,11 @@ pub struct RoomConfig {
     pub tick_interval: Duration,
     /// Active speaker detection.
     pub speakers: SpeakerConfig,
+    /// Hysteresis of per-subscriber layer allocation.
+    pub governor: GovernorConfig,
+    /// How long encodings must go unneeded before their publisher is told to pause them;
+    /// `None` disables dynacast.
+    pub dynacast_delay: Option<Duration>,
 }
 
 impl Default for RoomConfig {
@@ -56,6 +69,8 @@ impl Default for RoomConfig {
             layer_timeout: Duration::from_millis(500),
             tick_interval: Duration::from_millis(100),
             speakers: SpeakerConfig::default(),
+            governor: GovernorConfig::default(),
+            dynacast_delay: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -66,6 +81,8 @@ struct Participant {
     published: Vec<TrackId>,
     /// Tracks this participant explicitly unsubscribed from (default is auto-subscribe).
     unsubscribed: HashSet<TrackId>,
+    /// Its downlink estimate and allocation, once the driver reported one.
+    bandwidth: Option<SubscriberBandwidth>,
 }
 
 /// One room's routing state. See the crate docs for the calling convention.
@@ -115,6 +132,7 @@ impl Room {
                 info,
                 published: Vec::new(),
                 unsubscribed: HashSet::new(),
+                bandwidth: None,
             },
         );
         if can_subscribe {
@@ -541,10 +559,13 @@ impl Room {
             return;
         }
         self.next_tick = None;
+        self.allocate_bandwidth(now);
+        self.update_dynacast(now);
         let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
         let interval = self.config.keyframe_request_interval;
         for id in ids {
             self.update_targets(id, now);
+            self.report_subscriptions(id);
             let Some(t) = self.tracks.get_mut(&id) else {
                 continue;
             };
@@ -711,9 +732,16 @@ impl Room {
         let single = t.layers.len() == 1;
         let mut wanted = Vec::new();
         for i in 0..t.down_tracks.len() {
-            let max = t.max_layer_for(&t.down_tracks[i].caps);
+            let caps_max = t.max_layer_for(&t.down_tracks[i].caps);
+            let bandwidth = t.down_tracks[i].bandwidth_layer;
+            let max = match bandwidth {
+                Some(Some(l)) => caps_max.min(l),
+                _ => caps_max,
+            };
             // A single-layer track is always its own target; stopping is not switching.
-            let target = if single {
+            let target = if bandwidth == Some(None) {
+                None
+            } else if single {
                 Some(0)
             } else {
                 t.best_live_layer(max, now, timeout)
@@ -721,7 +749,7 @@ impl Room {
             };
             let d = &mut t.down_tracks[i];
             d.target = target;
-            let ready = d.negotiated && !d.caps.paused && !t.info.muted;
+            let ready = d.negotiated && !d.caps.paused && !d.bandwidth_paused() && !t.info.muted;
             // Anyone waiting to start or switch keeps asking (the throttle makes it at most
             // once per interval per layer), so a lost PLI or an unpause never stalls a video.
             if let Some(layer) = target
@@ -774,7 +802,14 @@ impl Room {
             return;
         }
         for d in &mut t.down_tracks {
-            let paused = d.caps.paused;
+            let reason = if d.caps.paused {
+                Some("subscriber")
+            } else if d.bandwidth_paused() {
+                Some("bandwidth")
+            } else {
+                None
+            };
+            let paused = reason.is_some();
             let layer = if paused { None } else { d.current };
             let state = (layer, paused);
             if d.reported == Some(state) || (layer.is_none() && !paused) {
@@ -787,7 +822,7 @@ impl Room {
                     track,
                     layer: layer.and_then(|l| t.info.layers.get(l).map(|x| x.rid.clone())),
                     paused,
-                    reason: paused.then_some("subscriber"),
+                    reason,
                 },
             });
         }

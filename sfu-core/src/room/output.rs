@@ -37,11 +37,13 @@ pub enum DropReason {
     TemporalLayer,
     /// The packet's track or participant is unknown (raced with a leave).
     UnknownSource,
+    /// Paused because even the lowest layer does not fit the subscriber's bandwidth.
+    Bandwidth,
 }
 
 impl DropReason {
     /// All reasons, for metric registration.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::NotNegotiated,
         DropReason::OtherLayer,
         DropReason::AwaitingKeyframe,
@@ -51,6 +53,7 @@ impl DropReason {
         DropReason::BeforeSwitch,
         DropReason::TemporalLayer,
         DropReason::UnknownSource,
+        DropReason::Bandwidth,
     ];
 
     /// A stable snake_case label for metrics.
@@ -65,6 +68,7 @@ impl DropReason {
             DropReason::BeforeSwitch => "before_switch",
             DropReason::TemporalLayer => "temporal_layer",
             DropReason::UnknownSource => "unknown_source",
+            DropReason::Bandwidth => "bandwidth",
         }
     }
 }
@@ -151,6 +155,27 @@ pub enum Output {
         to: ParticipantId,
         /// The event.
         event: RoomEvent,
+    },
+    /// Set the subscriber's transport bitrates: keep at least `minimum` flowing (padding when
+    /// media sends less, so the estimate can prove a held-back upgrade) and probe toward
+    /// `desired` (what every subscribed track at its best allowed layer needs).
+    SetBitrate {
+        /// The subscriber.
+        to: ParticipantId,
+        /// Bits per second to sustain.
+        minimum: u64,
+        /// Bits per second to probe toward.
+        desired: u64,
+    },
+    /// Tell a publisher which encodings of a simulcast track someone needs (dynacast); it may
+    /// stop the others.
+    PublisherLayers {
+        /// The publisher.
+        to: ParticipantId,
+        /// The track.
+        track: TrackId,
+        /// RIDs needed, lowest first; empty when no one needs the video.
+        active: Vec<String>,
     },
     /// Relay a data channel message.
     SendData {

@@ -733,3 +733,79 @@ fn a_pli_crossing_the_keyframe_it_asked_for_is_not_relayed() {
         vec![(None, KeyframeKind::Pli)]
     );
 }
+
+fn publisher_layers(outputs: &[Output]) -> Vec<Vec<String>> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::PublisherLayers { active, .. } => Some(active.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the room's timers from `from` for `d`, returning everything output.
+fn tick_for(room: &mut Room, from: Instant, d: Duration) -> Vec<Output> {
+    let mut out = Vec::new();
+    let mut t = from;
+    while t <= from + d {
+        room.handle_timeout(t);
+        out.extend(drain(room));
+        t += Duration::from_millis(100);
+    }
+    out
+}
+
+#[test]
+fn dynacast_pauses_unneeded_layers_after_a_delay_and_resumes_at_once() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    room.handle_join(participant(1), t0).unwrap();
+    room.handle_join(participant(2), t0).unwrap();
+    room.handle_publish(track(10, 1, Codec::Vp8, &["q", "h", "f"]), t0)
+        .unwrap();
+    drain(&mut room);
+    let thumbnail = SubscriptionCaps {
+        max_width: Some(320),
+        max_height: Some(180),
+        ..Default::default()
+    };
+    room.handle_set_subscription(ParticipantId(2), TrackId(10), thumbnail, t0)
+        .unwrap();
+    // Not before the delay.
+    let out = tick_for(&mut room, t0, Duration::from_millis(2500));
+    assert!(publisher_layers(&out).is_empty());
+    let t1 = t0 + Duration::from_millis(3200);
+    let out = tick_for(
+        &mut room,
+        t0 + Duration::from_millis(2600),
+        Duration::from_millis(600),
+    );
+    assert_eq!(publisher_layers(&out), [vec!["q".to_string()]]);
+    assert_eq!(room.publisher_layers(TrackId(10)), Some(1));
+
+    // A larger element: all layers again, at the next tick.
+    room.handle_set_subscription(
+        ParticipantId(2),
+        TrackId(10),
+        SubscriptionCaps::default(),
+        t1,
+    )
+    .unwrap();
+    let out = tick_for(&mut room, t1, Duration::from_millis(100));
+    assert_eq!(
+        publisher_layers(&out),
+        [vec!["q".to_string(), "h".into(), "f".into()]]
+    );
+
+    // Paused by the only subscriber: nothing is needed.
+    let paused = SubscriptionCaps {
+        paused: true,
+        ..Default::default()
+    };
+    let t2 = t1 + Duration::from_millis(200);
+    room.handle_set_subscription(ParticipantId(2), TrackId(10), paused, t2)
+        .unwrap();
+    let out = tick_for(&mut room, t2, Duration::from_secs(4));
+    assert_eq!(publisher_layers(&out), [Vec::<String>::new()]);
+}

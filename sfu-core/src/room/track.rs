@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::clock_sync::LayerClock;
 use crate::rate::BitrateMeter;
 use crate::room::down_track::DownTrack;
+use crate::room::dynacast::DynacastState;
 use crate::room::keyframe::KeyframeThrottle;
 use crate::room::types::{SubscriptionCaps, TrackInfo};
 
@@ -37,6 +38,8 @@ pub(crate) struct PublishedTrack {
     pub down_tracks: Vec<DownTrack>,
     /// When the track was published.
     pub published_at: Instant,
+    /// What its publisher was last told about unused encodings.
+    pub dynacast: DynacastState,
 }
 
 impl PublishedTrack {
@@ -47,6 +50,7 @@ impl PublishedTrack {
             layers: (0..n).map(|_| LayerState::default()).collect(),
             down_tracks: Vec::new(),
             published_at: now,
+            dynacast: DynacastState::default(),
         }
     }
 

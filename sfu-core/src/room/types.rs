@@ -142,3 +142,22 @@ pub struct SubscriptionCaps {
     /// Highest VP8 temporal layer to send (a lower frame rate); `None` = all.
     pub max_temporal: Option<u8>,
 }
+
+/// Where a subscriber's bandwidth estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BandwidthSource {
+    /// Our own send-side estimate (GCC) from the subscriber's transport-wide CC feedback.
+    Twcc,
+    /// The subscriber's REMB reports (clients without TWCC, such as aiortc).
+    Remb,
+}
+
+impl BandwidthSource {
+    /// A stable lowercase label for stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BandwidthSource::Twcc => "twcc",
+            BandwidthSource::Remb => "remb",
+        }
+    }
+}

@@ -48,6 +48,8 @@ fn state_with(config: Config) -> AppState {
         max_participants: config.rooms.max_participants,
         peer_timeout: Duration::from_secs(config.media.peer_timeout_s),
         ice_servers: config.media.ice_servers.clone(),
+        bandwidth_estimation: config.media.bandwidth_estimation,
+        dynacast: config.media.dynacast,
     })
     .expect("media worker starts");
     AppState {

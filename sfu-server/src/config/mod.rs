@@ -94,6 +94,12 @@ pub struct MediaConfig {
     /// A peer with no media and no STUN for this many seconds is dropped (ICE-lite alone would
     /// notice only after a hard-coded ~15 s and without telling us).
     pub peer_timeout_s: u64,
+    /// Estimate each subscriber's downlink (GCC over TWCC feedback, REMB as fallback), pace
+    /// and probe toward it, and choose simulcast layers to fit. Experimental: off by default
+    /// until the estimate is trustworthy (see docs/configuration.md).
+    pub bandwidth_estimation: bool,
+    /// Tell publishers to pause simulcast encodings no subscriber needs (`publisher_layers`).
+    pub dynacast: bool,
 }
 
 impl Default for MediaConfig {
@@ -104,6 +110,8 @@ impl Default for MediaConfig {
             socket_buffer_bytes: 4 * 1024 * 1024,
             ice_servers: Vec::new(),
             peer_timeout_s: 15,
+            bandwidth_estimation: false,
+            dynacast: true,
         }
     }
 }

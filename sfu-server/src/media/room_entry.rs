@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sfu_core::{ParticipantId, Room, RoomConfig};
 
-use crate::model::{LayerCountersJson, ParticipantJson, RoomJson};
+use crate::model::{BandwidthJson, LayerCountersJson, ParticipantJson, RoomJson, SubscriptionJson};
 
 /// One room on this worker.
 pub struct RoomEntry {
@@ -29,7 +29,13 @@ pub struct RoomEntry {
 
 impl RoomEntry {
     /// A new, empty room.
-    pub fn new(name: String, max_participants: u32, empty_timeout: Duration, now: Instant) -> Self {
+    pub fn new(
+        name: String,
+        max_participants: u32,
+        empty_timeout: Duration,
+        config: RoomConfig,
+        now: Instant,
+    ) -> Self {
         RoomEntry {
             name,
             sid: format!("RM_{}", uuid::Uuid::new_v4().simple()),
@@ -37,7 +43,7 @@ impl RoomEntry {
             max_participants,
             empty_timeout,
             empty_since: Some(now),
-            core: Room::new(RoomConfig::default()),
+            core: Room::new(config),
             members: BTreeSet::new(),
         }
     }
@@ -65,6 +71,30 @@ impl RoomEntry {
     pub fn participants_admin_json(&self) -> Vec<ParticipantJson> {
         let mut list = self.participants_json();
         for p in &mut list {
+            if let Ok(pid) = p.id.parse() {
+                p.bandwidth = self.core.bandwidth_stats(pid).map(|b| BandwidthJson {
+                    estimate_bps: b.estimate,
+                    source: b.source.as_str(),
+                    allocated_bps: b.allocated,
+                    wanted_bps: b.wanted,
+                    switches: b.switches,
+                });
+                p.subscriptions = Some(
+                    self.core
+                        .down_track_stats(pid)
+                        .into_iter()
+                        .map(|d| SubscriptionJson {
+                            track_id: d.track.to_string(),
+                            allocated_bps: d.allocated_bps,
+                            current_layer: d.current,
+                            target_layer: d.target,
+                            paused: d.paused,
+                            switches: d.switches,
+                            packets_sent: d.packets_sent,
+                        })
+                        .collect(),
+                );
+            }
             for t in &mut p.tracks {
                 let Ok(id) = t.id.parse() else { continue };
                 let counters = self.core.layer_counters(id);

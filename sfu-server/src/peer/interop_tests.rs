@@ -309,6 +309,7 @@ fn run(fixture: &str) -> Outcome {
 
     let config = PeerConfig {
         candidates: vec![server_addr],
+        bandwidth_estimation: false,
     };
     let mut peer = Peer::new(ParticipantId(1), &config, start);
     let answer = match peer.accept_offer(&offer, start) {

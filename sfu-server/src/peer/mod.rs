@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use sfu_core::clock_sync::SenderReport;
 use sfu_core::vp8_munger::Vp8Rewrite;
-use sfu_core::{Codec, KeyframeKind, MediaKind, MediaPacket, ParticipantId, SeqNo, TrackId};
+use sfu_core::{
+    BandwidthSource, Codec, KeyframeKind, MediaKind, MediaPacket, ParticipantId, SeqNo, TrackId,
+};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, Mid};
 use str0m::net::{Protocol, Receive};
@@ -113,6 +116,13 @@ pub enum PeerEvent {
         /// PLI or FIR.
         kind: KeyframeKind,
     },
+    /// A new estimate of the downlink toward this peer (bits/s).
+    BandwidthEstimate {
+        /// Bits per second.
+        bitrate: u64,
+        /// Our GCC estimate from TWCC feedback, or the peer's REMB.
+        source: BandwidthSource,
+    },
     /// A text (or binary, lossily decoded) message on a `data` channel.
     Data(String),
     /// The connection is gone (ICE failed, DTLS closed).
@@ -175,11 +185,28 @@ pub struct Peer {
 pub struct PeerConfig {
     /// Candidates announced to clients (host and/or NAT addresses).
     pub candidates: Vec<SocketAddr>,
+    /// Run send-side bandwidth estimation (with its pacer and probes) toward this peer.
+    pub bandwidth_estimation: bool,
 }
 
+/// The estimate a new connection starts from, before any feedback (bits/s): enough for a few
+/// low layers at once; probing finds more within seconds.
+const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+
 impl Peer {
+    /// Sets the transport's bitrate goals: keep `minimum` flowing (padding fills the gap, so a
+    /// held-back upgrade can be proven) and probe toward `desired`.
+    pub fn set_bitrate(&mut self, minimum: u64, desired: u64) {
+        self.rtc
+            .bwe()
+            .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired.max(minimum)));
+    }
+
     /// A new connection with the server's codecs and candidates, in ICE-lite RTP mode.
     pub fn new(participant: ParticipantId, config: &PeerConfig, now: Instant) -> Self {
+        let bwe = config
+            .bandwidth_estimation
+            .then(|| Bitrate::bps(INITIAL_ESTIMATE_BPS));
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -187,6 +214,9 @@ impl Peer {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
+            // Send-side estimation toward every subscriber (GCC over TWCC feedback), with the
+            // pacer and probing it drives; REMB from clients without TWCC is reported too.
+            .enable_bwe(bwe)
             .build(now);
         for addr in &config.candidates {
             match Candidate::host(*addr, "udp") {
@@ -285,6 +315,17 @@ impl Peer {
                 Some(Polled::Event(PeerEvent::Disconnected))
             }
             Event::Closed => Some(Polled::Event(PeerEvent::Disconnected)),
+            Event::EgressBitrateEstimate(kind) => {
+                let (estimate, source) = match kind {
+                    BweKind::Twcc { estimate, .. } => (estimate, BandwidthSource::Twcc),
+                    BweKind::Remb { estimate, .. } => (estimate, BandwidthSource::Remb),
+                    _ => return None,
+                };
+                Some(Polled::Event(PeerEvent::BandwidthEstimate {
+                    bitrate: estimate.as_u64(),
+                    source,
+                }))
+            }
             Event::MediaAdded(added) => {
                 self.on_media_added(added.mid, added.kind, added.direction, added.simulcast)
             }
@@ -616,6 +657,7 @@ mod tests {
         let now = Instant::now();
         let config = PeerConfig {
             candidates: vec!["127.0.0.1:7882".parse().unwrap()],
+            bandwidth_estimation: false,
         };
         let mut peer = Peer::new(ParticipantId(1), &config, now);
         peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
@@ -636,6 +678,7 @@ mod tests {
         let now = Instant::now();
         let config = PeerConfig {
             candidates: vec!["127.0.0.1:7882".parse().unwrap()],
+            bandwidth_estimation: false,
         };
         let mut peer = Peer::new(ParticipantId(1), &config, now);
         peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);

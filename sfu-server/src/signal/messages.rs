@@ -227,6 +227,14 @@ pub enum ServerMessage {
         /// The speakers.
         speakers: Vec<SpeakerJson>,
     },
+    /// Dynacast: the encodings of a published simulcast track that someone needs; the
+    /// publisher may stop the others.
+    PublisherLayers {
+        /// The publisher's track.
+        track_id: String,
+        /// RIDs needed, lowest first; empty when no one needs the video.
+        active: Vec<String>,
+    },
     /// The layer now sent for a subscribed track.
     Subscription {
         /// The track.

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::full_intra_request::{FirEntry, FullIntraRequest};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -52,6 +52,37 @@ struct State {
     ended: bool,
     muted_events: u64,
     unmuted_events: u64,
+    /// Padding-only packets seen (not recorded).
+    padding_packets: u64,
+    /// Exact copies of recently recorded packets (retransmissions, including the sender's
+    /// bandwidth probes made of resent packets): a receiver's jitter buffer drops them.
+    repeated_packets: u64,
+    /// The last [`RECENT`] recorded packets by (SSRC, sequence number), to spot copies.
+    recent: HashMap<(u32, u16), Bytes>,
+    recent_order: VecDeque<(u32, u16)>,
+}
+
+/// How many recent packets are remembered to recognise retransmitted copies.
+const RECENT: usize = 2048;
+
+impl State {
+    /// Whether `p` repeats a recently recorded packet byte for byte (then it is not recorded).
+    /// A packet reusing a sequence number with other content is recorded, so tests see it.
+    fn is_repeat(&mut self, ssrc: u32, seq: u16, payload: &Bytes) -> bool {
+        if self.recent.get(&(ssrc, seq)) == Some(payload) {
+            self.repeated_packets += 1;
+            return true;
+        }
+        if self.recent.insert((ssrc, seq), payload.clone()).is_none() {
+            self.recent_order.push_back((ssrc, seq));
+        }
+        if self.recent_order.len() > RECENT
+            && let Some(old) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&old);
+        }
+        false
+    }
 }
 
 /// A track received from the remote side (for the SFU: one forwarded track).
@@ -101,6 +132,12 @@ impl RemoteTrack {
                     }
                 }
                 TrackRemoteEvent::OnRtpPacket(p) => {
+                    // Padding-only packets (the sender's bandwidth probes) carry no media:
+                    // receivers drop them before the jitter buffer, and so does this record.
+                    if p.payload.is_empty() {
+                        lock(&self.state).padding_packets += 1;
+                        continue;
+                    }
                     let rp = ReceivedPacket {
                         ssrc: p.header.ssrc,
                         seq: p.header.sequence_number,
@@ -111,6 +148,9 @@ impl RemoteTrack {
                         at: Instant::now(),
                     };
                     let mut s = lock(&self.state);
+                    if s.is_repeat(rp.ssrc, rp.seq, &rp.payload) {
+                        continue;
+                    }
                     if s.packets.len() < MAX_RECORDED_PACKETS {
                         s.packets.push(rp);
                     }

@@ -24,6 +24,15 @@ fn validate_room_name(name: &str) -> Result<(), RoomError> {
 }
 
 impl Worker {
+    /// The routing settings of a new room, from the media settings.
+    fn room_config(&self) -> sfu_core::RoomConfig {
+        let defaults = sfu_core::RoomConfig::default();
+        sfu_core::RoomConfig {
+            dynacast_delay: defaults.dynacast_delay.filter(|_| self.settings.dynacast),
+            ..defaults
+        }
+    }
+
     pub(super) fn on_command(&mut self, command: Command, now: Instant) {
         match command {
             Command::Join { request, reply } => {
@@ -155,6 +164,7 @@ impl Worker {
             empty_timeout_s
                 .map(std::time::Duration::from_secs)
                 .unwrap_or(self.settings.empty_timeout),
+            self.room_config(),
             now,
         );
         let json = entry.json(false);

@@ -47,6 +47,10 @@ pub struct WorkerSettings {
     pub peer_timeout: Duration,
     /// Sent to clients in `joined`.
     pub ice_servers: Vec<IceServer>,
+    /// Per-subscriber bandwidth estimation and allocation (`media.bandwidth_estimation`).
+    pub bandwidth_estimation: bool,
+    /// Pausing unneeded publisher encodings (`media.dynacast`).
+    pub dynacast: bool,
 }
 
 /// Counters of the media plane.
@@ -152,7 +156,10 @@ pub fn run(
         let mut worker = Worker {
             socket,
             local: candidates[0],
-            peer_config: PeerConfig { candidates },
+            peer_config: PeerConfig {
+                candidates,
+                bandwidth_estimation: settings.bandwidth_estimation,
+            },
             settings,
             rooms: HashMap::new(),
             members: HashMap::new(),

@@ -121,6 +121,26 @@ impl Worker {
                     let message = event_message(event);
                     self.send(to, &message);
                 }
+                Output::SetBitrate {
+                    to,
+                    minimum,
+                    desired,
+                } => {
+                    if let Some(m) = self.members.get_mut(&to) {
+                        m.peer.set_bitrate(minimum, desired);
+                        self.mark_dirty(to);
+                    }
+                }
+                Output::PublisherLayers { to, track, active } => {
+                    tracing::debug!(publisher = %to, %track, ?active, "publisher layers");
+                    self.send(
+                        to,
+                        &ServerMessage::PublisherLayers {
+                            track_id: track.to_string(),
+                            active,
+                        },
+                    );
+                }
                 Output::SendData { to, from, payload } => {
                     let wrapped =
                         serde_json::json!({ "from": from.to_string(), "payload": &*payload })
@@ -244,6 +264,14 @@ impl Worker {
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     room.core
                         .handle_sender_report(track, rid.as_ref().map(Rid::as_str), report);
+                }
+            }
+            PeerEvent::BandwidthEstimate { bitrate, source } => {
+                tracing::trace!(participant = %id, bitrate, source = source.as_str(), "bandwidth estimate");
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    let _ = room
+                        .core
+                        .handle_bandwidth_estimate(id, bitrate, source, now);
                 }
             }
             PeerEvent::KeyframeRequest { track, kind } => {
