@@ -164,6 +164,8 @@ pub struct Peer {
     rtc: Rtc,
     /// Whose connection this is.
     pub participant: ParticipantId,
+    /// Whether downlink estimates (ours from TWCC, or the peer's REMB) are reported.
+    bandwidth_estimation: bool,
     negotiation: Negotiation,
     /// Published (incoming) m-lines.
     published: HashMap<Mid, TrackId>,
@@ -229,6 +231,7 @@ impl Peer {
         Peer {
             rtc,
             participant,
+            bandwidth_estimation: config.bandwidth_estimation,
             negotiation: Negotiation::default(),
             published: HashMap::new(),
             ssrc_cache: HashMap::new(),
@@ -315,6 +318,8 @@ impl Peer {
                 Some(Polled::Event(PeerEvent::Disconnected))
             }
             Event::Closed => Some(Polled::Event(PeerEvent::Disconnected)),
+            // REMB arrives whether or not our estimator runs: allocation follows the setting.
+            Event::EgressBitrateEstimate(_) if !self.bandwidth_estimation => None,
             Event::EgressBitrateEstimate(kind) => {
                 let (estimate, source) = match kind {
                     BweKind::Twcc { estimate, .. } => (estimate, BandwidthSource::Twcc),
