@@ -440,6 +440,11 @@ fn allocation_follows_a_link_that_shrinks_and_recovers() {
     assert_eq!(recovered, at_3m, "after recovery");
 
     let switches = sim.room.bandwidth_stats(SUBSCRIBER).unwrap().switches;
+    eprintln!(
+        "3M {at_3m:?} / 600k {at_600k:?} / 150k {at_150k:?} / 3M {recovered:?}; \
+         audio delivered {audio}; switches {switches}; link drops {}",
+        sim.link.dropped
+    );
     assert!(switches <= 24, "switches over 43 s: {switches}");
 }
 
