@@ -22,6 +22,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Open signalling sessions.
     pub sessions: SessionCounter,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Counts live WebSocket sessions so shutdown can wait until they have said goodbye.

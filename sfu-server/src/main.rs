@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod demo;
 mod media;
+mod metrics;
 mod model;
 mod peer;
 mod signal;
@@ -181,6 +182,7 @@ async fn serve(config: Config) -> ExitCode {
         media: media.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         sessions: app::SessionCounter::default(),
+        metrics: Default::default(),
     };
     tracing::info!(
         "listening: demo page and API on http://{http}/ , signalling ws://{http}/v1/rtc , media udp {}",

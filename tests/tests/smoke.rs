@@ -58,6 +58,25 @@ async fn publish_and_subscribe() -> Result<()> {
             .await?;
         assert_eq!(info.id, vt.track_id);
 
+        // After a short call, /metrics shows it: one room, two people, two tracks, packets
+        // received and forwarded, the request that published nothing else.
+        let text = reqwest::get(format!("{}/metrics", server.http_url()))
+            .await?
+            .text()
+            .await?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(-1.0)
+        };
+        assert_eq!(value("sfu_rooms"), 1.0, "{text}");
+        assert_eq!(value("sfu_participants"), 2.0, "{text}");
+        assert_eq!(value("sfu_published_tracks"), 2.0, "{text}");
+        assert_eq!(value("sfu_subscribed_tracks"), 2.0, "{text}");
+        assert!(value("sfu_rtp_in_total") >= 110.0, "{text}");
+        assert!(value("sfu_rtp_forwarded_total") >= 110.0, "{text}");
+        assert!(value("process_resident_memory_bytes") > 1e6, "{text}");
+
         // A subscriber PLI reaches the publisher. The server ignores a PLI that crosses a
         // keyframe it just sent (within 300 ms; the publisher sends one every 3 s), so ask a
         // few times, 400 ms apart, as a decoder would.

@@ -592,6 +592,16 @@ impl Room {
         }
     }
 
+    /// Published tracks in the room.
+    pub fn track_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Subscriptions (down tracks) in the room.
+    pub fn down_track_count(&self) -> usize {
+        self.tracks.values().map(|t| t.down_tracks.len()).sum()
+    }
+
     /// The last reported active speakers, loudest first (for a participant who just joined).
     pub fn active_speakers(&self) -> &[(ParticipantId, f32)] {
         self.speakers.current()

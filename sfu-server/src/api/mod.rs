@@ -33,7 +33,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/stats", get(rooms::stats))
         .route("/v1/rtc", get(crate::signal::websocket))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ));
     api = match &state.config.server.static_dir {
         // An operator's own page replaces the embedded demo.
         Some(dir) => api.fallback_service(
@@ -56,6 +61,36 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text exposition (unauthenticated, like `/healthz`: scrapers
+/// carry no tokens; keep the HTTP port off the public internet or filter the path).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let media = state.media.stats().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&media),
+    ))
+}
+
+/// Counts each request of a known route by its route template and status.
+async fn count_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    path: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = path.map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .observe_http(&route, response.status().as_u16());
+    response
 }
 
 /// CORS for browser apps on other origins calling the REST API; none by default.

@@ -58,6 +58,7 @@ fn state_with(config: Config) -> AppState {
         media,
         draining: Arc::new(AtomicBool::new(false)),
         sessions: crate::app::SessionCounter::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -1398,4 +1399,52 @@ async fn demo_page_served_with_its_script_and_stylesheet() {
         let body = std::str::from_utf8(&body).unwrap();
         assert!(body.contains(marker), "{uri} lacks {marker}");
     }
+}
+
+#[tokio::test]
+async fn metrics_expose_media_http_and_process_figures() {
+    let state = keyed_state();
+    // Two requests to count: one matched route that fails (no token), one that works.
+    let r = call(&state, Method::GET, "/v1/rooms", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    call(&state, Method::GET, "/healthz", None, None).await;
+    let req = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let res = super::router(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let content_type = res.headers()[axum::http::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    for line in [
+        r#"sfu_http_requests_total{route="/v1/rooms",status="401"} 1"#,
+        r#"sfu_http_requests_total{route="/healthz",status="200"} 1"#,
+        "sfu_rooms 0",
+        "sfu_participants 0",
+        "sfu_rtp_forwarded_total 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // The process collector: CPU time and resident memory of this (test) process.
+    let rss = text
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("process_resident_memory_bytes");
+    assert!(rss > 0.0, "{rss}");
+    assert!(text.contains("process_cpu_seconds_total "), "{text}");
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use command::{Command, JoinRequest, RoomError, SessionMsg};
-pub use worker::WorkerSettings;
+pub use worker::{WorkerSettings, WorkerStats};
 
 use crate::model::{ParticipantJson, RoomJson, TrackJson};
 use crate::signal::messages::ClientMessage;

@@ -124,6 +124,8 @@ impl Worker {
                 stats.participants = self.members.len();
                 let mut drops = std::collections::BTreeMap::<String, u64>::new();
                 for room in self.rooms.values() {
+                    stats.published_tracks += room.core.track_count();
+                    stats.subscribed_tracks += room.core.down_track_count();
                     for (reason, n) in room.core.drop_counts() {
                         *drops.entry(reason.as_str().to_owned()).or_default() += n;
                     }

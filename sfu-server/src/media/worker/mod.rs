@@ -60,6 +60,10 @@ pub struct WorkerStats {
     pub rooms: usize,
     /// Participants joined.
     pub participants: usize,
+    /// Tracks published.
+    pub published_tracks: usize,
+    /// Subscriptions (one per subscriber and track).
+    pub subscribed_tracks: usize,
     /// Datagrams received.
     pub datagrams_in: u64,
     /// Datagrams sent.
