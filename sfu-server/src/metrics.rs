@@ -132,6 +132,28 @@ fn media_families(s: &WorkerStats) -> Vec<prometheus::proto::MetricFamily> {
         "RTP packets forwarded to subscribers",
         s.rtp_forwarded,
     ));
+    let keyframes = IntCounterVec::new(
+        Opts::new(
+            "sfu_keyframe_requests_total",
+            "Keyframe requests: from subscribers (in) and to publishers after throttling (out)",
+        ),
+        &["direction", "kind"],
+    )
+    .expect("valid metric");
+    for (direction, kind, n) in [
+        ("in", "pli", s.pli_in),
+        ("in", "fir", s.fir_in),
+        ("out", "pli", s.pli_out),
+        ("out", "fir", s.fir_out),
+    ] {
+        keyframes.with_label_values(&[direction, kind]).inc_by(n);
+    }
+    out.extend(keyframes.collect());
+    out.extend(gauge(
+        "sfu_layer_switches",
+        "Simulcast layer switches made on the down tracks of the open rooms",
+        usize::try_from(s.layer_switches).unwrap_or(usize::MAX),
+    ));
     let dropped = IntCounterVec::new(
         Opts::new(
             "sfu_rtp_dropped_total",

@@ -94,6 +94,18 @@ async fn publish_and_subscribe() -> Result<()> {
             }
         }
         assert!(relayed, "PLI not relayed to the publisher");
+        let text = reqwest::get(format!("{}/metrics", server.http_url()))
+            .await?
+            .text()
+            .await?;
+        let pli = |direction: &str| {
+            let prefix =
+                format!("sfu_keyframe_requests_total{{direction=\"{direction}\",kind=\"pli\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
+                .unwrap_or(-1.0)
+        };
+        assert!(pli("in") >= 1.0 && pli("out") >= 1.0, "{text}");
 
         // Data is relayed, wrapped with the sender's participant id.
         alice.send_data("hi bob").await?;

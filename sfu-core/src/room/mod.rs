@@ -597,6 +597,15 @@ impl Room {
         self.tracks.len()
     }
 
+    /// Layer switches made on the room's current down tracks.
+    pub fn layer_switch_count(&self) -> u64 {
+        self.tracks
+            .values()
+            .flat_map(|t| &t.down_tracks)
+            .map(|d| d.switches)
+            .sum()
+    }
+
     /// Subscriptions (down tracks) in the room.
     pub fn down_track_count(&self) -> usize {
         self.tracks.values().map(|t| t.down_tracks.len()).sum()

@@ -126,6 +126,7 @@ impl Worker {
                 for room in self.rooms.values() {
                     stats.published_tracks += room.core.track_count();
                     stats.subscribed_tracks += room.core.down_track_count();
+                    stats.layer_switches += room.core.layer_switch_count();
                     for (reason, n) in room.core.drop_counts() {
                         *drops.entry(reason.as_str().to_owned()).or_default() += n;
                     }

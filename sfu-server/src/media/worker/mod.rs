@@ -82,6 +82,16 @@ pub struct WorkerStats {
     pub rtp_forwarded: u64,
     /// RTP packets not forwarded, by reason.
     pub rtp_dropped: Vec<(String, u64)>,
+    /// Keyframe requests received from subscribers: PLI.
+    pub pli_in: u64,
+    /// Keyframe requests received from subscribers: FIR.
+    pub fir_in: u64,
+    /// Keyframe requests sent to publishers (after throttling): PLI.
+    pub pli_out: u64,
+    /// Keyframe requests sent to publishers (after throttling): FIR.
+    pub fir_out: u64,
+    /// Layer switches made on down tracks of the open rooms.
+    pub layer_switches: u64,
 }
 
 /// A joined participant.

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use sfu_core::{
-    CoreError, LayerInfo, Output, ParticipantId, RoomEvent, TrackId, TrackInfo, TrackSource,
+    CoreError, KeyframeKind, LayerInfo, Output, ParticipantId, RoomEvent, TrackId, TrackInfo,
+    TrackSource,
 };
 
 use super::Worker;
@@ -96,6 +97,10 @@ impl Worker {
                 } => {
                     if let Some(m) = self.members.get_mut(&publisher) {
                         tracing::debug!(%publisher, %track, ?rid, ?kind, "keyframe request to publisher");
+                        match kind {
+                            KeyframeKind::Pli => self.stats.pli_out += 1,
+                            KeyframeKind::Fir => self.stats.fir_out += 1,
+                        }
                         m.peer.request_keyframe(track, rid.as_deref(), kind);
                         self.mark_dirty(publisher);
                     }
@@ -275,6 +280,10 @@ impl Worker {
                 }
             }
             PeerEvent::KeyframeRequest { track, kind } => {
+                match kind {
+                    KeyframeKind::Pli => self.stats.pli_in += 1,
+                    KeyframeKind::Fir => self.stats.fir_in += 1,
+                }
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     let _ = room.core.handle_keyframe_request(id, track, kind, now);
                 }
