@@ -7,7 +7,7 @@
 //
 // Usage (as root; see harness.mjs):
 //   unshare --net sh -c 'ip link set lo up && exec "$@"' sh node e2e/adaptive.mjs
-import { Checks, launchBrowser, newPage, sleep, startServer } from './harness.mjs';
+import { Checks, launchBrowser, newPage, runScript, sleep, startServer } from './harness.mjs';
 import { remoteVideos, subscriptionOf, twoSamples } from './probes.mjs';
 
 const checks = new Checks();
@@ -33,7 +33,7 @@ async function aliceVideo(page) {
   return a && b && a.trackId === b.trackId ? { ...b, newFrames: b.framesDecoded - a.framesDecoded, newBytes: b.bytes - a.bytes } : null;
 }
 
-try {
+await runScript(checks, { browser, server }, async () => {
   const alice = await newPage(browser.context, 'alice');
   await alice.goto(`${server.base}/?room=${room}&identity=alice`);
   await sleep(1000);
@@ -83,11 +83,4 @@ try {
     const v = await aliceVideo(bob);
     return s && s.layer === 'h' && !s.paused && v && v.newFrames > 0 ? { ...s, frameWidth: v.frameWidth } : null;
   });
-} catch (e) {
-  checks.check(false, `exception: ${e?.stack ?? e}`);
-} finally {
-  console.log(`chromium ${browser.version}`);
-  await browser.close();
-  await server.stop();
-}
-checks.done();
+});

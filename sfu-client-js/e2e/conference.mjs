@@ -10,7 +10,7 @@
 //   unshare --net sh -c 'ip link set lo up && exec "$@"' sh node e2e/conference.mjs
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { Checks, launchBrowser, newPage, outDir, sleep, startServer } from './harness.mjs';
+import { Checks, launchBrowser, newPage, outDir, runScript, sleep, startServer } from './harness.mjs';
 import { chatLog, imageVariety, outboundVideo, remoteAudio, remoteVideos, tiles, twoSamples } from './probes.mjs';
 
 const checks = new Checks();
@@ -45,7 +45,7 @@ async function videosPlay(name, from) {
   }, 40000);
 }
 
-try {
+await runScript(checks, { browser, server }, async () => {
   for (const name of names) {
     pages[name] = await newPage(browser.context, name);
     await pages[name].goto(`${server.base}/?room=${room}&identity=${name}`);
@@ -147,11 +147,4 @@ try {
     const error = await pages[name].locator('#error').textContent();
     checks.check(!error?.trim(), `${name}: no error shown (${JSON.stringify(error)})`);
   }
-} catch (e) {
-  checks.check(false, `exception: ${e?.stack ?? e}`);
-} finally {
-  console.log(`chromium ${browser.version}`);
-  await browser.close();
-  await server.stop();
-}
-checks.done();
+});

@@ -8,7 +8,7 @@
 //
 // Usage (as root; see harness.mjs):
 //   unshare --net sh -c 'ip link set lo up && exec "$@"' sh node e2e/dtls_certificates.mjs
-import { Checks, devToken, launchBrowser, newPage, startServer } from './harness.mjs';
+import { Checks, devToken, launchBrowser, newPage, runScript, startServer } from './harness.mjs';
 
 const server = await startServer('dtls-certificates', { env: { RUST_LOG: process.env.RUST_LOG ?? 'info,dimpl=debug' } });
 const browser = await launchBrowser();
@@ -73,18 +73,11 @@ async function publish(identity, rsa, passive) {
 }
 
 const checks = new Checks();
-try {
+await runScript(checks, { browser, server }, async () => {
   for (const [name, rsa, passive] of [['ecdsa', false, false], ['rsa', true, false], ['rsa-passive', true, true]]) {
     const r = await publish(`chrome-${name}`, rsa, passive);
     const layers = r.outbound.filter((o) => o.kind === 'video' && o.packets > 0).map((o) => o.rid).sort().join(',');
     checks.check(r.connectionState === 'connected' && r.transport.dtlsState === 'connected' && layers === 'f,h,q',
       `${name}: connected, sends q/h/f: ${JSON.stringify(r)}`);
   }
-} catch (e) {
-  checks.check(false, `exception: ${e?.stack ?? e}`);
-} finally {
-  console.log(`chromium ${browser.version}`);
-  await browser.close();
-  await server.stop();
-}
-checks.done();
+});

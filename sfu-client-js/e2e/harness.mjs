@@ -117,6 +117,24 @@ export async function newPage(context, label) {
   return page;
 }
 
+/**
+ * Runs a script's `body`, an exception counting as a failed check; then `cleanup()` (optional),
+ * closes the browser, stops the server, prints the result and exits.
+ */
+export async function runScript(checks, { browser, server, cleanup }, body) {
+  try {
+    await body();
+  } catch (e) {
+    checks.check(false, `exception: ${e?.stack ?? e}`);
+  } finally {
+    await cleanup?.();
+    console.log(`chromium ${browser.version}`);
+    await browser.close();
+    await server.stop();
+  }
+  checks.done();
+}
+
 /** Counts checks; `done()` prints the result line and exits 0 only if none failed. */
 export class Checks {
   failures = 0;

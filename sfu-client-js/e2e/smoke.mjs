@@ -15,7 +15,7 @@
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { Checks, devToken, launchBrowser, newPage, repoRoot, startServer } from './harness.mjs';
+import { Checks, devToken, launchBrowser, newPage, repoRoot, runScript, startServer } from './harness.mjs';
 
 // The SDK as apps get it (`npm run build:bundle`), built in memory so it is never stale.
 const built = await build({ entryPoints: [join(repoRoot, 'sfu-client-js', 'src', 'index.ts')], bundle: true, format: 'esm', target: 'es2020', write: false });
@@ -137,7 +137,14 @@ async function waitFor(page, predicate, what, timeout = 15000, from = 0) {
   }
 }
 
-try {
+const cleanup = async () => {
+  if (process.env.DUMP_EVENTS || checks.failures > 0) {
+    console.log(JSON.stringify(await events(alice).catch(() => null)));
+    console.log(JSON.stringify(await events(bob).catch(() => null)));
+  }
+  pageServer.close();
+};
+await runScript(checks, { browser, server, cleanup }, async () => {
   // Alice joins and publishes camera (simulcast) and microphone.
   const a = await alice.evaluate(async ([u, t]) => window.join('alice', u, t), [base, await token('alice')]);
   check(a.id.startsWith('PA_'), `alice joined as ${a.id}`);
@@ -259,16 +266,4 @@ try {
   // Not a failure of the SDK (it rejoins), but worth seeing: the server ended a session.
   const kicks = all.filter((e) => e.name === 'wire' && e.dir === 'in' && e.type === 'leave');
   if (kicks.length > 0) console.log(`WARN the server sent leave ${kicks.length} time(s): ${kicks.map((k) => `${k.who} ${k.body}`).join('; ')}`);
-} catch (e) {
-  check(false, `exception: ${e?.stack ?? e}`);
-} finally {
-  if (process.env.DUMP_EVENTS || checks.failures > 0) {
-    console.log(JSON.stringify(await events(alice).catch(() => null)));
-    console.log(JSON.stringify(await events(bob).catch(() => null)));
-  }
-  console.log(`chromium ${browser.version}`);
-  await browser.close();
-  pageServer.close();
-  await server.stop();
-}
-checks.done();
+});

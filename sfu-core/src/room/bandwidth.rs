@@ -228,8 +228,8 @@ impl Room {
                 };
                 let live = t.is_live(l, now, self.config.layer_timeout);
                 let measured = t.layers[l].rate.bitrate_bps(now);
-                // Until a layer has a second of history its meter underestimates; a layer's
-                // cost is what it sends, with the nominal rate as a floor for a young one.
+                // A layer's cost is what it sends; one with nothing measured yet (just
+                // published, or back after a pause) is priced at its nominal rate.
                 let rate = if measured > 0 { measured } else { nominal };
                 (live || audio).then_some(rate)
             })

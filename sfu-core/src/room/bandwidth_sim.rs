@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::tests::{participant, track};
 use super::*;
 use crate::codec::Codec;
 use crate::rtp::SeqNo;
@@ -22,51 +23,6 @@ const AUDIO_BYTES: usize = 100;
 const STEP: Duration = Duration::from_millis(5);
 /// The bottleneck's queue holds this much time at its capacity (drop-tail beyond).
 const QUEUE_TIME: Duration = Duration::from_millis(250);
-
-fn participant(id: u64) -> ParticipantInfo {
-    ParticipantInfo {
-        id: ParticipantId(id),
-        identity: format!("user{id}"),
-        name: None,
-        joined_at_ms: 0,
-        permissions: Permissions::default(),
-    }
-}
-
-fn video_track(n: u64) -> TrackInfo {
-    TrackInfo {
-        id: TrackId(n * 10),
-        owner: ParticipantId(n),
-        kind: MediaKind::Video,
-        source: TrackSource::Camera,
-        name: None,
-        mid: "1".into(),
-        codec: Codec::Vp8,
-        layers: RIDS
-            .iter()
-            .map(|r| LayerInfo {
-                rid: r.to_string(),
-                width: None,
-                height: None,
-            })
-            .collect(),
-        muted: false,
-    }
-}
-
-fn audio_track(n: u64) -> TrackInfo {
-    TrackInfo {
-        id: TrackId(n * 10 + 1),
-        owner: ParticipantId(n),
-        kind: MediaKind::Audio,
-        source: TrackSource::Microphone,
-        name: None,
-        mid: "0".into(),
-        codec: Codec::Opus,
-        layers: Vec::new(),
-        muted: false,
-    }
-}
 
 /// A VP8 packet: descriptor with a 15-bit PictureID, then a key or delta frame header.
 fn vp8_packet(picture: u16, first: bool, key: bool, size: usize) -> Arc<[u8]> {
@@ -260,8 +216,10 @@ impl Sim {
         let mut publishers = Vec::new();
         for n in 1..=3 {
             room.handle_join(participant(n), t0).unwrap();
-            room.handle_publish(video_track(n), t0).unwrap();
-            room.handle_publish(audio_track(n), t0).unwrap();
+            room.handle_publish(track(n * 10, n, Codec::Vp8, &RIDS), t0)
+                .unwrap();
+            room.handle_publish(track(n * 10 + 1, n, Codec::Opus, &[]), t0)
+                .unwrap();
             publishers.push(Publisher {
                 n,
                 seq: [0; 3],

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::tests::participant;
 use super::*;
 use crate::clock_sync::SenderReport;
 use crate::codec::Codec;
@@ -73,16 +74,6 @@ impl XorShift {
 
     fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
-    }
-}
-
-fn participant(id: u64) -> ParticipantInfo {
-    ParticipantInfo {
-        id: ParticipantId(id),
-        identity: format!("user{id}"),
-        name: None,
-        joined_at_ms: 0,
-        permissions: Permissions::default(),
     }
 }
 

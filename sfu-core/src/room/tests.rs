@@ -10,7 +10,7 @@ use crate::rtp::SeqNo;
 const VP8_PT: u8 = 96;
 const OPUS_PT: u8 = 111;
 
-fn participant(id: u64) -> ParticipantInfo {
+pub(super) fn participant(id: u64) -> ParticipantInfo {
     ParticipantInfo {
         id: ParticipantId(id),
         identity: format!("user{id}"),
@@ -20,7 +20,7 @@ fn participant(id: u64) -> ParticipantInfo {
     }
 }
 
-fn track(id: u64, owner: u64, codec: Codec, rids: &[&str]) -> TrackInfo {
+pub(super) fn track(id: u64, owner: u64, codec: Codec, rids: &[&str]) -> TrackInfo {
     TrackInfo {
         id: TrackId(id),
         owner: ParticipantId(owner),

@@ -657,14 +657,19 @@ fn vp8_patch(payload: &[u8], rw: &Vp8Rewrite) -> Option<str0m::rtp::Vp8Patch> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn server_offer_before_any_client_offer() {
-        let now = Instant::now();
+    /// A peer announcing one loopback candidate.
+    fn loopback_peer(now: Instant) -> Peer {
         let config = PeerConfig {
             candidates: vec!["127.0.0.1:7882".parse().unwrap()],
             bandwidth_estimation: false,
         };
-        let mut peer = Peer::new(ParticipantId(1), &config, now);
+        Peer::new(ParticipantId(1), &config, now)
+    }
+
+    #[test]
+    fn server_offer_before_any_client_offer() {
+        let now = Instant::now();
+        let mut peer = loopback_peer(now);
         peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
         let offer = peer.make_offer(now).expect("an offer");
         println!("{offer}");
@@ -681,11 +686,7 @@ mod tests {
     #[test]
     fn removing_the_first_m_line_keeps_it_as_inactive_and_stops_the_others() {
         let now = Instant::now();
-        let config = PeerConfig {
-            candidates: vec!["127.0.0.1:7882".parse().unwrap()],
-            bandwidth_estimation: false,
-        };
-        let mut peer = Peer::new(ParticipantId(1), &config, now);
+        let mut peer = loopback_peer(now);
         peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
         peer.want_down_track(TrackId(8), ParticipantId(2), MediaKind::Audio);
         let offer = peer.make_offer(now).expect("an offer");

@@ -52,11 +52,6 @@ struct State {
     ended: bool,
     muted_events: u64,
     unmuted_events: u64,
-    /// Padding-only packets seen (not recorded).
-    padding_packets: u64,
-    /// Exact copies of recently recorded packets (retransmissions, including the sender's
-    /// bandwidth probes made of resent packets): a receiver's jitter buffer drops them.
-    repeated_packets: u64,
     /// The last [`RECENT`] recorded packets by (SSRC, sequence number), to spot copies.
     recent: HashMap<(u32, u16), Bytes>,
     recent_order: VecDeque<(u32, u16)>,
@@ -66,11 +61,12 @@ struct State {
 const RECENT: usize = 2048;
 
 impl State {
-    /// Whether `p` repeats a recently recorded packet byte for byte (then it is not recorded).
-    /// A packet reusing a sequence number with other content is recorded, so tests see it.
+    /// Whether `p` repeats a recently recorded packet byte for byte (a retransmission, or a
+    /// bandwidth probe made of resent packets: a receiver's jitter buffer drops it, and it is
+    /// not recorded). A packet reusing a sequence number with other content is recorded, so
+    /// tests see it.
     fn is_repeat(&mut self, ssrc: u32, seq: u16, payload: &Bytes) -> bool {
         if self.recent.get(&(ssrc, seq)) == Some(payload) {
-            self.repeated_packets += 1;
             return true;
         }
         if self.recent.insert((ssrc, seq), payload.clone()).is_none() {
@@ -135,7 +131,6 @@ impl RemoteTrack {
                     // Padding-only packets (the sender's bandwidth probes) carry no media:
                     // receivers drop them before the jitter buffer, and so does this record.
                     if p.payload.is_empty() {
-                        lock(&self.state).padding_packets += 1;
                         continue;
                     }
                     let rp = ReceivedPacket {
