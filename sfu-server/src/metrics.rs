@@ -34,10 +34,14 @@ impl Metrics {
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
-        // CPU seconds, resident memory, open files: what operators size machines with.
+        // CPU seconds, resident memory, open files: what operators size machines with. Named
+        // `sfu_process_*`: API.md prefixes every metric name with `sfu_`.
         registry
             .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
+                prometheus::process_collector::ProcessCollector::new(
+                    std::process::id() as i32,
+                    "sfu",
+                ),
             ))
             .expect("registered once");
         Metrics {

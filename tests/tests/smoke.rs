@@ -75,7 +75,7 @@ async fn publish_and_subscribe() -> Result<()> {
         assert_eq!(value("sfu_subscribed_tracks"), 2.0, "{text}");
         assert!(value("sfu_rtp_in_total") >= 110.0, "{text}");
         assert!(value("sfu_rtp_forwarded_total") >= 110.0, "{text}");
-        assert!(value("process_resident_memory_bytes") > 1e6, "{text}");
+        assert!(value("sfu_process_resident_memory_bytes") > 1e6, "{text}");
 
         // A subscriber PLI reaches the publisher. The server ignores a PLI that crosses a
         // keyframe it just sent (within 300 ms; the publisher sends one every 3 s), so ask a

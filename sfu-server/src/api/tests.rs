@@ -1442,9 +1442,9 @@ async fn metrics_expose_media_http_and_process_figures() {
     // The process collector: CPU time and resident memory of this (test) process.
     let rss = text
         .lines()
-        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .find_map(|l| l.strip_prefix("sfu_process_resident_memory_bytes "))
         .and_then(|v| v.parse::<f64>().ok())
-        .expect("process_resident_memory_bytes");
+        .expect("sfu_process_resident_memory_bytes");
     assert!(rss > 0.0, "{rss}");
-    assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    assert!(text.contains("sfu_process_cpu_seconds_total "), "{text}");
 }
