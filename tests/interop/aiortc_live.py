@@ -18,6 +18,11 @@ side saw and exits 0 when the subscriber decoded audio and video frames.
 --rsa gives the publisher an RSA 2048 certificate (as GStreamer webrtcbin always has, and
 browsers when the page asks for one), to check DTLS with RSA peers.
 
+--check-remb (with a server whose media.bandwidth_estimation is on) asks the admin API, before
+leaving, for the subscriber's downlink estimate and requires it to come from REMB: aiortc sends
+REMB (from abs-send-time) and no transport-cc feedback, so REMB is the server's only signal. It
+also requires that neither subscribed track is paused: REMB only measures what arrives.
+
 --passive makes the publisher offer `a=setup:passive` instead of `actpass`, so that the server
 answers `active` and is the DTLS *client* (with --rsa: the server verifies an RSA-signed
 ServerKeyExchange and must offer ECDHE_RSA suites). Without it the server is the DTLS server.
@@ -190,6 +195,36 @@ class Client:
             await self.ws.close()
 
 
+def admin_token(room, key="devkey", secret="devsecret"):
+    """An HS256 access token with room_admin for `room`, signed with the dev key."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(obj):
+        raw = json.dumps(obj, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = b64({"alg": "HS256", "typ": "JWT", "kid": key})
+    claims = b64({
+        "iss": key, "sub": "interop-admin", "exp": int(time.time()) + 600,
+        "video": {"room": room, "room_admin": True},
+    })
+    sig = hmac.new(secret.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+
+
+async def admin_participant(http, base, room, identity):
+    """Participant `identity` in the admin listing (with `bandwidth` and `subscriptions`)."""
+    headers = {"Authorization": f"Bearer {admin_token(room)}"}
+    async with http.get(f"{base}/v1/rooms/{room}/participants", headers=headers) as r:
+        body = await r.json()
+    for p in body.get("participants", []):
+        if p.get("identity") == identity:
+            return p
+    return {}
+
+
 async def wait_ready(http, base, proc):
     for _ in range(100):
         if proc is not None and proc.poll() is not None:
@@ -211,6 +246,10 @@ async def main():
     ap.add_argument("--rsa", action="store_true", help="publisher uses an RSA 2048 certificate")
     ap.add_argument(
         "--passive", action="store_true", help="publisher offers setup:passive (server is DTLS client)"
+    )
+    ap.add_argument(
+        "--check-remb", action="store_true",
+        help="require the subscriber's downlink estimate (admin API) to come from REMB",
     )
     ap.add_argument(
         "--url",
@@ -238,6 +277,7 @@ async def main():
         print(f"server pid {proc.pid}, http {http_port}, udp {udp_port}, log {log_path}", flush=True)
 
     ok = False
+    remb_ok = not args.check_remb
     async with aiohttp.ClientSession() as http:
         publisher = subscriber = None
         try:
@@ -252,6 +292,15 @@ async def main():
             subscriber = Client("subscriber", http, base, "interop")
             await subscriber.join("aiortc-sub")
             await asyncio.sleep(args.seconds)
+            if args.check_remb:
+                seen = await admin_participant(http, base, "interop", "aiortc-sub")
+                bandwidth = seen.get("bandwidth")
+                print(f"subscriber bandwidth (admin API): {bandwidth}")
+                print(f"subscriber subscriptions (admin API): {seen.get('subscriptions')}")
+                remb_ok = bool(bandwidth) and bandwidth.get("source") == "remb" and bandwidth.get("estimate_bps", 0) > 0
+                # REMB only measures what arrives: the server must not pause video on it.
+                subs = seen.get("subscriptions") or []
+                remb_ok = remb_ok and len(subs) == 2 and all(s.get("paused") is None for s in subs)
         finally:
             print("\n=== summary ===")
             if publisher:
@@ -264,6 +313,7 @@ async def main():
                 kinds = {k.split(":")[0] for k, n in subscriber.frames.items() if n > 0}
                 ok = kinds == {"audio", "video"}
                 ok = ok and publisher is not None and publisher.pc.connectionState == "connected"
+                ok = ok and remb_ok
             for c in (publisher, subscriber):
                 if c:
                     await c.close()

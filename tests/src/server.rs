@@ -38,6 +38,13 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
+    /// Options for tests that check the forwarding path itself (every packet, byte for byte,
+    /// on the layer asked for): bandwidth estimation off, so no subscriber's estimate can
+    /// pause or lower a layer under them. `tests/tests/bandwidth.rs` tests the estimation.
+    pub fn exact_forwarding() -> Self {
+        Self::default().env("SFU_MEDIA__BANDWIDTH_ESTIMATION", "false")
+    }
+
     /// Adds one environment variable (builder style).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));

@@ -56,7 +56,8 @@ async fn expect_error(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_media_keeps_flowing() -> Result<()> {
     let server =
-        TestServer::start(ServerOptions::default().env("SFU_ROOMS__AUTO_CREATE", "false")).await?;
+        TestServer::start(ServerOptions::exact_forwarding().env("SFU_ROOMS__AUTO_CREATE", "false"))
+            .await?;
     with_log(&server, async {
         let admin = server.admin_token()?;
         let (status, _) = server

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use sfu_tests::client::ReceivedPacket;
-use sfu_tests::{MediaKind, PublishedTrack, TestClient, TestServer, compare_forwarded, wait_until};
+use sfu_tests::{
+    MediaKind, PublishedTrack, ServerOptions, TestClient, TestServer, compare_forwarded, wait_until,
+};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -63,7 +65,7 @@ async fn server_layer_counts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_publisher_two_subscribers_get_everything_byte_identical() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let a = TestClient::join(&server, "fanout", "a").await?;
         let b = TestClient::join(&server, "fanout", "b").await?;
@@ -146,7 +148,7 @@ async fn one_publisher_two_subscribers_get_everything_byte_identical() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_subscriber_starts_on_a_keyframe_it_asked_for() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let a = TestClient::join(&server, "late", "a").await?;
         let video = a.publish_video(false).await?;
@@ -191,7 +193,7 @@ async fn late_subscriber_starts_on_a_keyframe_it_asked_for() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_publisher_is_removed_everywhere_and_can_rejoin() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let a = TestClient::join(&server, "leave", "a").await?;
         let b = TestClient::join(&server, "leave", "b").await?;
@@ -291,7 +293,7 @@ async fn leaving_publisher_is_removed_everywhere_and_can_rejoin() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulcast_publisher_keeps_every_layer_through_renegotiations() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let a = TestClient::join(&server, "renego", "a").await?;
         let video = a.publish_video(true).await?;
@@ -361,7 +363,7 @@ async fn wait_until_counts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_never_see_each_other() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let a1 = TestClient::join(&server, "room-one", "a").await?;
         let b1 = TestClient::join(&server, "room-one", "b").await?;
@@ -411,7 +413,7 @@ async fn two_rooms_never_see_each_other() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_uplink_loss_is_repaired_by_nacks_before_forwarding() -> Result<()> {
     use sfu_tests::{ClientOptions, LossyRelay, RelayOptions};
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let relay = LossyRelay::start(server.udp_addr(), RelayOptions::default()).await?;
         let a =

@@ -14,7 +14,7 @@
 //! `SFU_INTEROP_PYTHON` selects another interpreter.
 
 use anyhow::{Context, Result, bail};
-use sfu_tests::TestServer;
+use sfu_tests::{ServerOptions, TestServer};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -129,11 +129,16 @@ async fn require_aiortc(python: &str) -> Result<()> {
 
 /// Runs aiortc_live.py with `args` against a fresh server; Ok when it printed `RESULT: ok`.
 async fn run_aiortc_live(args: &[&str]) -> Result<()> {
+    run_aiortc_live_on(ServerOptions::default(), args).await
+}
+
+/// Like [`run_aiortc_live`] against a server started with `opts`.
+async fn run_aiortc_live_on(opts: ServerOptions, args: &[&str]) -> Result<()> {
     let python = python().await?;
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(opts).await?;
     let child = tokio::process::Command::new(&python)
         .arg(script())
-        .args(["--url", &server.http_url(), "--rsa", "--seconds", SECONDS])
+        .args(["--url", &server.http_url(), "--seconds", SECONDS])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -167,12 +172,20 @@ async fn run_aiortc_live(args: &[&str]) -> Result<()> {
 /// publisher's RSA certificate (CertificateRequest with rsa_sign, RSA CertificateVerify).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiortc_rsa_publisher_server_is_dtls_server() -> Result<()> {
-    run_aiortc_live(&[]).await
+    run_aiortc_live(&["--rsa"]).await
 }
 
 /// The publisher offers `setup:passive`, so the server is the DTLS client facing an RSA
 /// server: it must offer ECDHE_RSA suites and verify the RSA-signed ServerKeyExchange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiortc_rsa_publisher_server_is_dtls_client() -> Result<()> {
-    run_aiortc_live(&["--passive"]).await
+    run_aiortc_live(&["--rsa", "--passive"]).await
+}
+
+/// aiortc sends REMB and no transport-cc feedback: with estimation on, the server's estimate
+/// for an aiortc subscriber comes from its REMB reports (visible in the admin listing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiortc_subscriber_estimate_comes_from_remb() -> Result<()> {
+    let opts = ServerOptions::default().env("SFU_MEDIA__BANDWIDTH_ESTIMATION", "true");
+    run_aiortc_live_on(opts, &["--check-remb"]).await
 }

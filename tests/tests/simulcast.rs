@@ -7,7 +7,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::json;
 use sfu_tests::{
     ClientOptions, LossyRelay, MediaKind, PublishedTrack, ReceivedPacket, RelayOptions,
-    RemoteTrack, TestClient, TestServer, compare_forwarded, wait_until,
+    RemoteTrack, ServerOptions, TestClient, TestServer, compare_forwarded, wait_until,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -37,7 +37,7 @@ fn layers_received(track: &RemoteTrack, video: &PublishedTrack) -> BTreeMap<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_subscriber_gets_exactly_its_capped_layer_and_can_change_it() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let publisher = TestClient::join(&server, "caps", "pub").await?;
         let video = publisher.publish_video(true).await?;
@@ -135,7 +135,7 @@ async fn each_subscriber_gets_exactly_its_capped_layer_and_can_change_it() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_uplink_loss_is_repaired_for_every_subscriber() -> Result<()> {
-    let server = TestServer::start_default().await?;
+    let server = TestServer::start(ServerOptions::exact_forwarding()).await?;
     with_log(&server, async {
         let relay = LossyRelay::start(
             server.udp_addr(),

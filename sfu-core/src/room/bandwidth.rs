@@ -162,7 +162,14 @@ impl Room {
             else {
                 continue;
             };
-            let decision = b.governor.update(b.estimate, &demands, now);
+            let budget = match b.source {
+                BandwidthSource::Twcc => b.estimate,
+                // REMB measures what arrives (at most about 1.5 times it): once a video is
+                // paused, its REMB can never grow enough to resume it. REMB subscribers keep
+                // every video at its lowest layer at least; layers above follow REMB.
+                BandwidthSource::Remb => b.estimate.max(lowest_layers_cost(&demands)),
+            };
+            let decision = b.governor.update(budget, &demands, now);
             let bitrate = (
                 decision.probe_minimum,
                 decision.wanted.max(decision.allocated),
@@ -227,7 +234,7 @@ impl Room {
                     NOMINAL_VIDEO[(n - 1 - l).min(NOMINAL_VIDEO.len() - 1)]
                 };
                 let live = t.is_live(l, now, self.config.layer_timeout);
-                let measured = t.layers[l].rate.bitrate_bps(now);
+                let measured = t.layers[l].cost_bps(now);
                 // A layer's cost is what it sends; one with nothing measured yet (just
                 // published, or back after a pause) is priced at its nominal rate.
                 let rate = if measured > 0 { measured } else { nominal };
@@ -254,4 +261,13 @@ impl Room {
     fn speakers_now(&self) -> impl Iterator<Item = ParticipantId> + '_ {
         self.active_speakers().iter().map(|(p, _)| *p)
     }
+}
+
+/// What audio plus every video at its lowest sendable layer costs (bits/s).
+fn lowest_layers_cost(demands: &[TrackDemand]) -> u64 {
+    demands
+        .iter()
+        .filter(|d| d.audio || d.max_layer.is_some())
+        .filter_map(|d| d.layer_bitrates.iter().flatten().next())
+        .sum()
 }

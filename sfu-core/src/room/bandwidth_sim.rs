@@ -205,6 +205,10 @@ struct Sim {
     ingress_count: u64,
     /// Per step: the highest layer received per video track of the subscriber.
     received: Vec<(u64, TrackId, Option<String>)>,
+    /// What kind of estimate the subscriber's reports are.
+    source: BandwidthSource,
+    /// Reports this value instead of the link's feedback (a stuck receive-side estimator).
+    fixed_estimate: Option<u64>,
 }
 
 impl Sim {
@@ -265,6 +269,8 @@ impl Sim {
             uplink_loss_every: None,
             ingress_count: 0,
             received: Vec::new(),
+            source: BandwidthSource::Twcc,
+            fixed_estimate: None,
         }
     }
 
@@ -318,8 +324,9 @@ impl Sim {
             self.link.drain(now);
             if self.t_us.is_multiple_of(100_000) {
                 let estimate = self.link.feedback(now);
+                let estimate = self.fixed_estimate.unwrap_or(estimate);
                 self.room
-                    .handle_bandwidth_estimate(SUBSCRIBER, estimate, BandwidthSource::Twcc, now)
+                    .handle_bandwidth_estimate(SUBSCRIBER, estimate, self.source, now)
                     .unwrap();
                 for s in self.room.down_track_stats(SUBSCRIBER) {
                     if s.track.0 % 10 == 0 {
@@ -429,4 +436,28 @@ fn publisher_loss_does_not_downgrade_an_unconstrained_subscriber() {
         sim.room.bandwidth_stats(SUBSCRIBER).unwrap().switches,
         switches
     );
+}
+
+#[test]
+fn a_stuck_remb_estimate_never_pauses_video_but_twcc_does() {
+    // 30 kbit/s reported: under the audio plus the lowest video layers.
+    for (source, paused) in [
+        (BandwidthSource::Twcc, true),
+        (BandwidthSource::Remb, false),
+    ] {
+        let mut sim = Sim::new(false);
+        sim.source = source;
+        sim.fixed_estimate = Some(30_000);
+        sim.run_for(Duration::from_secs(10));
+        let layers = sim.layers_now();
+        if paused {
+            assert!(layers.iter().all(Option::is_none), "{source:?}: {layers:?}");
+        } else {
+            // REMB only measures what arrives: a paused video could never earn its way back.
+            assert!(
+                layers.iter().all(|l| Sim::rank(l) == 0),
+                "{source:?}: {layers:?}"
+            );
+        }
+    }
 }

@@ -400,7 +400,7 @@ impl Room {
         state.last_packet = Some(now);
         state.packets += 1;
         state.bytes += packet.payload.len() as u64;
-        state.rate.record(packet.payload.len(), now);
+        state.record_rate(packet.payload.len(), now);
         if is_keyframe {
             state.last_keyframe = Some(now);
             state.throttle.clear_pending();

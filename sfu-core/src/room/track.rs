@@ -9,8 +9,11 @@ use crate::room::dynacast::DynacastState;
 use crate::room::keyframe::KeyframeThrottle;
 use crate::room::types::{SubscriptionCaps, TrackInfo};
 
+/// Window of [`LayerState::steady_rate`]: long enough to spread one keyframe's burst.
+const STEADY_WINDOW: Duration = Duration::from_secs(4);
+
 /// Ingress state of one encoding (simulcast layer) of a published track.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LayerState {
     /// Arrival of the newest packet.
     pub last_packet: Option<Instant>,
@@ -24,8 +27,45 @@ pub struct LayerState {
     pub bytes: u64,
     /// Receive bitrate over the last second.
     pub rate: BitrateMeter,
+    /// Receive bitrate over [`STEADY_WINDOW`], which a keyframe burst barely moves.
+    pub steady_rate: BitrateMeter,
     /// The publisher's latest sender report for this encoding (maps its RTP clock to NTP).
     pub clock: LayerClock,
+}
+
+impl Default for LayerState {
+    fn default() -> Self {
+        Self {
+            last_packet: None,
+            last_keyframe: None,
+            throttle: KeyframeThrottle::default(),
+            packets: 0,
+            bytes: 0,
+            rate: BitrateMeter::default(),
+            steady_rate: BitrateMeter::new(STEADY_WINDOW),
+            clock: LayerClock::default(),
+        }
+    }
+}
+
+impl LayerState {
+    /// Records a received packet's payload size in both meters.
+    pub fn record_rate(&mut self, bytes: usize, now: Instant) {
+        self.rate.record(bytes, now);
+        self.steady_rate.record(bytes, now);
+    }
+
+    /// What forwarding this layer costs, bits/s; 0 before any packet.
+    ///
+    /// The lower of the last second's and the last four seconds' rates: a keyframe (which
+    /// every upgrade asks for) can double a layer's one-second rate, and pricing the layer by
+    /// that burst would undo the upgrade it paid for; a lasting drop still shows within a
+    /// second, and a lasting rise within the longer window.
+    pub fn cost_bps(&self, now: Instant) -> u64 {
+        self.rate
+            .bitrate_bps(now)
+            .min(self.steady_rate.bitrate_bps(now))
+    }
 }
 
 /// A track published in the room, with the subscribers it fans out to.
@@ -130,5 +170,56 @@ impl PublishedTrack {
             .rev()
             .find(|&l| self.is_live(l, now, timeout))
             .or_else(|| (0..self.layers.len()).find(|&l| self.is_live(l, now, timeout)))
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::*;
+
+    /// `frames` frames at 30/s of `frame_bytes` from `from`, split into 1000-byte packets.
+    fn feed(layer: &mut LayerState, from: Instant, frames: u64, frame_bytes: usize) -> Instant {
+        let mut now = from;
+        for _ in 0..frames {
+            for _ in 0..frame_bytes.div_ceil(1000) {
+                layer.record_rate(1000, now);
+            }
+            now += Duration::from_micros(33_333);
+        }
+        now
+    }
+
+    #[test]
+    fn a_keyframe_burst_is_priced_over_four_seconds_not_one() {
+        let mut layer = LayerState::default();
+        let start = Instant::now();
+        // About 720 kbit/s: 3000 bytes a frame.
+        let now = feed(&mut layer, start, 180, 3000);
+        let steady = layer.cost_bps(now);
+        assert!((600_000..=800_000).contains(&steady), "{steady}");
+        // A 90 kB keyframe, then normal frames for half a second.
+        for _ in 0..90 {
+            layer.record_rate(1000, now);
+        }
+        let now = feed(&mut layer, now, 15, 3000);
+        let one_second = layer.rate.bitrate_bps(now);
+        let cost = layer.cost_bps(now);
+        // 720 kbit of keyframe: over one second it adds 720 kbit/s, over the 3.6-4 s that the
+        // long window spans (a partial bucket and nine full ones) 180-200 kbit/s.
+        assert!(
+            one_second > steady + 600_000,
+            "the burst shows in the 1 s rate: {one_second}"
+        );
+        assert!(cost < steady + 250_000, "cost {cost} vs steady {steady}");
+    }
+
+    #[test]
+    fn a_lasting_drop_lowers_the_cost_within_a_second() {
+        let mut layer = LayerState::default();
+        let start = Instant::now();
+        let now = feed(&mut layer, start, 180, 3000);
+        let now = feed(&mut layer, now, 45, 1000);
+        let cost = layer.cost_bps(now);
+        assert!(cost < 300_000, "{cost}");
     }
 }

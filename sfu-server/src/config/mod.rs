@@ -95,8 +95,7 @@ pub struct MediaConfig {
     /// notice only after a hard-coded ~15 s and without telling us).
     pub peer_timeout_s: u64,
     /// Estimate each subscriber's downlink (GCC over TWCC feedback, REMB as fallback), pace
-    /// and probe toward it, and choose simulcast layers to fit. Experimental: off by default
-    /// until the estimate is trustworthy (see docs/configuration.md).
+    /// and probe toward it, and choose simulcast layers to fit (see docs/configuration.md).
     pub bandwidth_estimation: bool,
     /// Tell publishers to pause simulcast encodings no subscriber needs (`publisher_layers`).
     pub dynacast: bool,
@@ -110,7 +109,7 @@ impl Default for MediaConfig {
             socket_buffer_bytes: 4 * 1024 * 1024,
             ice_servers: Vec::new(),
             peer_timeout_s: 15,
-            bandwidth_estimation: false,
+            bandwidth_estimation: true,
             dynacast: true,
         }
     }

@@ -66,8 +66,9 @@ pub struct WireRtpStats {
     pub payload_bytes: u64,
     /// Payload types seen.
     pub payload_types: BTreeSet<u8>,
-    /// Whether the first packet on this SSRC started a VP8 keyframe (what the sender chose to
-    /// start with, before any receiver-side queueing could lose it).
+    /// Whether the first media packet on this SSRC (padding-only probes skipped) started a VP8
+    /// keyframe: what the sender chose to start with, before any receiver-side queueing could
+    /// lose it.
     pub first_is_vp8_keyframe: Option<bool>,
 }
 
@@ -224,7 +225,8 @@ impl FeedbackLog {
         let payload_len = payload.len();
         let mut g = lock(&self.inner);
         let s = g.wire_rtp.entry(ssrc).or_default();
-        if s.packets == 0 {
+        // Padding-only packets (bandwidth probes) carry no media: the first media packet counts.
+        if s.first_is_vp8_keyframe.is_none() && !payload.is_empty() {
             s.first_is_vp8_keyframe = Some(crate::vp8::is_keyframe(payload));
         }
         s.packets += 1;
