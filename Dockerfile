@@ -4,7 +4,8 @@
 # Kubernetes manifests (k8s/) mount their ConfigMap; the image carries the same file. On its own:
 #   docker run --rm --network host -e SFU_MEDIA__ANNOUNCE_IPS='["<host IP>"]' \
 #     -e SFU_AUTH__KEYS__PROD="$(openssl rand -hex 32)" sfu-server
-# (`sfu-server check-config` instead of the default command prints the effective config.)
+# Arguments replace the default command: `... sfu-server check-config --config /etc/sfu/sfu.toml`
+# prints the effective configuration (secrets redacted) and exits.
 
 # --- build: the release binary, with the crates.io and target caches kept between builds.
 FROM rust:1.95-bookworm AS build
