@@ -1,7 +1,8 @@
 //! sfu-server: a WebRTC Selective Forwarding Unit.
 //!
 //! `sfu-server` runs the server (HTTP/WebSocket API and the UDP media plane);
-//! `sfu-server token` prints an access token signed with the configured key.
+//! `sfu-server token` prints an access token signed with the configured key;
+//! `sfu-server check-config` validates the configuration and prints it with secrets redacted.
 
 mod api;
 mod app;
@@ -46,6 +47,9 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Run,
+    /// Validate the configuration (file and `SFU_*` environment) without binding anything, and
+    /// print the effective settings as JSON with secrets redacted; exit code 2 when invalid.
+    CheckConfig,
     /// Print an access token signed with the configured API key.
     Token {
         /// Room the token joins (omit with --admin for an all-rooms admin token).
@@ -83,6 +87,11 @@ fn main() -> ExitCode {
             ttl,
             key,
         }) => print_token(&config, room, &identity, admin, ttl, key),
+        Some(Command::CheckConfig) => {
+            // Loading already validated it (an invalid one exited above with code 2).
+            println!("{:#}", config.to_redacted_json());
+            ExitCode::SUCCESS
+        }
         None | Some(Command::Run) => run(config),
     }
 }

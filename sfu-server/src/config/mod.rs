@@ -7,6 +7,7 @@
 
 mod env;
 mod error;
+mod redact;
 #[cfg(test)]
 mod tests;
 mod validate;
