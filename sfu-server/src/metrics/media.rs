@@ -120,11 +120,19 @@ pub(super) fn families(
         "Simulcast layer switches made on the down tracks of the open rooms",
         usize::try_from(s.layer_switches).unwrap_or(usize::MAX),
     ));
+    // Every reason appears, zero or not, so that rates and alerts see a series from the start.
+    let mut drops: BTreeMap<&str, u64> = sfu_core::DropReason::ALL
+        .iter()
+        .map(|r| (r.as_str(), 0))
+        .collect();
+    for (reason, n) in &s.rtp_dropped {
+        *drops.entry(reason.as_str()).or_default() += n;
+    }
     out.extend(labelled(
         "sfu_rtp_dropped_total",
         "RTP packets not forwarded, by reason",
         "reason",
-        s.rtp_dropped.iter().map(|(r, n)| (r.as_str(), *n)),
+        drops,
     ));
     out.extend(labelled(
         "sfu_signalling_errors_total",
