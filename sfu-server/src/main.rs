@@ -39,6 +39,9 @@ struct Cli {
     /// TOML configuration file; `SFU_*` environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log format, overriding `log.format`: `text` (human) or `json` (one object per line).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,7 +76,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            c.log.format = cli.log_format.unwrap_or(c.log.format);
+            c
+        }
         Err(e) => {
             eprintln!("sfu-server: {e}");
             return ExitCode::from(EXIT_CONFIG);
@@ -201,11 +207,15 @@ async fn serve(config: Config) -> ExitCode {
     let app = api::router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
+        // The peer address keys the per-IP rate limits.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        })
+        .await
     });
 
     shutdown_signal().await;

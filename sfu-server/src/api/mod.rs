@@ -2,8 +2,10 @@
 
 mod dev;
 pub mod error;
+mod guards;
 mod health;
 mod json;
+mod rate_limit;
 mod rooms;
 
 use axum::Router;
@@ -16,8 +18,13 @@ use crate::app::AppState;
 use crate::auth::Claims;
 use error::ApiError;
 
-/// Builds the whole HTTP router; tests call it with `oneshot` and no socket.
+/// Builds the whole HTTP router; tests call it with `oneshot` and no socket. Each call has
+/// its own rate-limit buckets: build it once per server.
 pub fn router(state: AppState) -> Router {
+    let server = &state.config.server;
+    let deadline = std::time::Duration::from_secs(server.request_timeout_s);
+    let limits = rate_limit::RateLimits::new(&server.rate_limit);
+    let max_body = server.max_body_bytes;
     let mut api = Router::new()
         .route("/v1/rooms", post(rooms::create).get(rooms::list))
         .route("/v1/rooms/{room}", get(rooms::get).delete(rooms::delete))
@@ -35,6 +42,20 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
+        // Innermost first: the deadline covers the handler and its body; the size check and
+        // the rate limit refuse before any work; the count sees every answer, refusals too.
+        .route_layer(axum::middleware::from_fn_with_state(
+            deadline,
+            guards::deadline,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            max_body,
+            guards::announced_body_size,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits,
+            rate_limit::limit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -59,7 +80,7 @@ pub fn router(state: AppState) -> Router {
     api.method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
@@ -78,7 +99,18 @@ async fn metrics(
     ))
 }
 
-/// Counts each request of a known route by its route template and status.
+/// The span of one HTTP request: method and path, never the query (`/v1/rtc` carries the
+/// access token there).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// Counts each request of a known route by its route template and status, and each error
+/// response by its code.
 async fn count_request(
     axum::extract::State(state): axum::extract::State<AppState>,
     path: Option<axum::extract::MatchedPath>,
@@ -90,6 +122,9 @@ async fn count_request(
     state
         .metrics
         .observe_http(&route, response.status().as_u16());
+    if let Some(error::ErrorCode(code)) = response.extensions().get() {
+        state.metrics.observe_api_error(code);
+    }
     response
 }
 
@@ -100,6 +135,9 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         return CorsLayer::new();
     }
     let layer = CorsLayer::new()
+        // Preflights are cached a while; clients may read how long to back off after a 429.
+        .max_age(std::time::Duration::from_secs(600))
+        .expose_headers([header::RETRY_AFTER])
         .allow_methods([
             axum::http::Method::GET,
             axum::http::Method::POST,
@@ -166,5 +204,7 @@ fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     Ok(state.auth.verify(token.trim())?)
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

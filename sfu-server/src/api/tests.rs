@@ -38,7 +38,7 @@ const TRACK_FIELDS: [&str; 8] = [
 const WAIT: Duration = Duration::from_secs(10);
 
 /// An `AppState` over `config` with a real media worker on 127.0.0.1:0.
-fn state_with(config: Config) -> AppState {
+pub(super) fn state_with(config: Config) -> AppState {
     let media = MediaHandle::start(WorkerSettings {
         udp_addr: "127.0.0.1:0".parse().unwrap(),
         socket_buffer_bytes: 256 * 1024,
@@ -68,7 +68,7 @@ fn dev_state() -> AppState {
 }
 
 /// The keyed configuration (`KEY`/`SECRET`).
-fn keyed_config() -> Config {
+pub(super) fn keyed_config() -> Config {
     let mut config = Config::default();
     config.auth.keys.insert(KEY.into(), SECRET.into());
     config
@@ -85,7 +85,7 @@ fn keyed(claims: &Claims) -> String {
 }
 
 /// An all-rooms admin token (room_create, room_admin, room_list) in keyed mode.
-fn admin() -> String {
+pub(super) fn admin() -> String {
     token_for(KEY, SECRET, None, "ops", true, Duration::from_secs(600))
 }
 

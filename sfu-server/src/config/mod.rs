@@ -7,6 +7,7 @@
 
 mod env;
 mod error;
+mod rate_limit;
 mod redact;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Problem};
+pub use rate_limit::RateLimitConfig;
 
 /// API key used when no keys are configured (dev mode only).
 pub const DEV_API_KEY: &str = "devkey";
@@ -65,6 +67,11 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// Origins allowed by CORS for the REST API; empty = no CORS headers, `["*"]` = any origin.
     pub cors_allow_origins: Vec<String>,
+    /// An HTTP request (reading its body and answering it) taking longer gets 408; the
+    /// WebSocket session after the upgrade is not bounded by it.
+    pub request_timeout_s: u64,
+    /// Per-IP rate limits of the REST API and of WebSocket joins.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +82,8 @@ impl Default for ServerConfig {
             max_ws_message_bytes: 64 * 1024,
             static_dir: None,
             cors_allow_origins: Vec::new(),
+            request_timeout_s: 30,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -228,7 +237,7 @@ impl Default for LogConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines (`text`).

@@ -414,3 +414,58 @@ fn env_sections_match_the_config() {
     keys_sorted.sort_unstable();
     assert_eq!(sections, keys_sorted);
 }
+
+#[test]
+fn http_hardening_options_from_file_and_env() {
+    let c = Config::default();
+    assert_eq!(c.server.request_timeout_s, 30);
+    assert!(c.server.rate_limit.enabled);
+    assert_eq!(
+        (c.server.rate_limit.api_per_s, c.server.rate_limit.api_burst),
+        (50, 200)
+    );
+    assert_eq!(
+        (
+            c.server.rate_limit.join_per_s,
+            c.server.rate_limit.join_burst
+        ),
+        (10, 50)
+    );
+    let c = Config::load_from_str(
+        "[server]\nrequest_timeout_s = 5\n[server.rate_limit]\njoin_burst = 3\n\
+         trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n",
+        [
+            ("SFU_SERVER__RATE_LIMIT__API_PER_S", "7"),
+            ("SFU_SERVER__RATE_LIMIT__ENABLED", "false"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.server.request_timeout_s, 5);
+    let limits = &c.server.rate_limit;
+    assert_eq!((limits.api_per_s, limits.join_burst), (7, 3));
+    assert!(!limits.enabled);
+    assert_eq!(limits.trusted_networks().len(), 2);
+}
+
+#[test]
+fn http_hardening_options_are_validated() {
+    let text = err_text(Config::load_from_str(
+        "[server]\nrequest_timeout_s = 0\n[server.rate_limit]\njoin_per_s = 0\n\
+         trusted_proxies = [\"proxy.local\"]\n",
+        NO_ENV,
+    ));
+    for expected in [
+        "server.request_timeout_s",
+        "server.rate_limit.join_per_s",
+        "server.rate_limit.trusted_proxies",
+        "proxy.local",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    // Zero rates are fine when limiting is off.
+    Config::load_from_str(
+        "[server.rate_limit]\nenabled = false\napi_per_s = 0\n",
+        NO_ENV,
+    )
+    .unwrap();
+}

@@ -33,6 +33,33 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
 
+    if server.request_timeout_s == 0 {
+        bad("server.request_timeout_s", "must be greater than 0".into());
+    }
+    let limits = &server.rate_limit;
+    if limits.enabled {
+        for (field, value) in [
+            ("api_per_s", limits.api_per_s),
+            ("api_burst", limits.api_burst),
+            ("join_per_s", limits.join_per_s),
+            ("join_burst", limits.join_burst),
+        ] {
+            if value == 0 {
+                bad(
+                    &format!("server.rate_limit.{field}"),
+                    "must be greater than 0 (set server.rate_limit.enabled = false to turn \
+                     limiting off)"
+                        .into(),
+                );
+            }
+        }
+    }
+    for proxy in &limits.trusted_proxies {
+        if let Err(why) = super::rate_limit::parse_network(proxy) {
+            bad("server.rate_limit.trusted_proxies", why);
+        }
+    }
+
     let media = &config.media;
     if media.udp_addr.ip().is_unspecified() && media.announce_ips.is_empty() {
         bad(

@@ -3,6 +3,7 @@
 //! signalling and the REST API talk to the worker through a bounded command channel.
 
 mod command;
+pub mod histogram;
 mod room_entry;
 mod socket;
 mod worker;

@@ -25,6 +25,8 @@ pub struct RoomEntry {
     pub core: Room,
     /// Participants, in join order of their ids.
     pub members: BTreeSet<ParticipantId>,
+    /// The room's log span, parent of its participants' spans.
+    pub span: tracing::Span,
 }
 
 impl RoomEntry {
@@ -36,9 +38,13 @@ impl RoomEntry {
         config: RoomConfig,
         now: Instant,
     ) -> Self {
+        let sid = format!("RM_{}", uuid::Uuid::new_v4().simple());
+        // No parent: the worker's own context says nothing about the room.
+        let span = tracing::info_span!(parent: None, "room", room = %name, %sid);
         RoomEntry {
+            span,
             name,
-            sid: format!("RM_{}", uuid::Uuid::new_v4().simple()),
+            sid,
             created_at: crate::auth::unix_now(),
             max_participants,
             empty_timeout,

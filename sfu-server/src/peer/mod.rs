@@ -5,8 +5,10 @@
 //! this module.
 
 mod codecs;
+mod egress;
 #[cfg(test)]
 mod interop_tests;
+mod nack_tally;
 mod negotiation;
 mod sim_group;
 
@@ -27,6 +29,10 @@ use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 pub use codecs::CodecParams;
+pub use egress::Egress;
+use egress::EgressLedger;
+pub use nack_tally::NackCounts;
+use nack_tally::{NackDirection, NackTally};
 use negotiation::Negotiation;
 pub use negotiation::NegotiationError;
 
@@ -62,7 +68,7 @@ impl<'a> Datagram<'a> {
 }
 
 /// A datagram a peer wants sent.
-pub struct Transmit(str0m::net::Transmit);
+pub struct Transmit(str0m::net::Transmit, Egress);
 
 impl Transmit {
     /// Where to send it.
@@ -73,6 +79,11 @@ impl Transmit {
     /// The bytes.
     pub fn contents(&self) -> &[u8] {
         &self.0.contents
+    }
+
+    /// What it carries, for the metrics.
+    pub fn egress(&self) -> Egress {
+        self.1
     }
 }
 
@@ -180,6 +191,10 @@ pub struct Peer {
     server_channel: Option<ChannelId>,
     connected: bool,
     last_receive: Instant,
+    /// Which outgoing datagrams are forwarded packets or retransmissions.
+    egress: EgressLedger,
+    /// NACKs from the stack's statistics.
+    nacks: NackTally,
 }
 
 /// Settings every peer connection gets.
@@ -194,6 +209,8 @@ pub struct PeerConfig {
 /// The estimate a new connection starts from, before any feedback (bits/s): enough for a few
 /// low layers at once; probing finds more within seconds.
 const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+/// How often the stack reports per-stream statistics (the NACK counts of the metrics).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Peer {
     /// Sets the transport's bitrate goals: keep `minimum` flowing (padding fills the gap, so a
@@ -219,6 +236,7 @@ impl Peer {
             // Send-side estimation toward every subscriber (GCC over TWCC feedback), with the
             // pacer and probing it drives; REMB from clients without TWCC is reported too.
             .enable_bwe(bwe)
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         for addr in &config.candidates {
             match Candidate::host(*addr, "udp") {
@@ -241,6 +259,8 @@ impl Peer {
             server_channel: None,
             connected: false,
             last_receive: now,
+            egress: EgressLedger::default(),
+            nacks: NackTally::default(),
         }
     }
 
@@ -280,6 +300,11 @@ impl Peer {
         now.saturating_duration_since(self.last_receive)
     }
 
+    /// NACKs counted since the last call.
+    pub fn take_nack_counts(&mut self) -> NackCounts {
+        self.nacks.take()
+    }
+
     /// Closes the connection (DTLS close_notify goes out on the next polls).
     pub fn close(&mut self) {
         self.rtc.disconnect();
@@ -298,7 +323,10 @@ impl Peer {
             };
             match output {
                 Output::Timeout(t) => return Polled::Timeout(t),
-                Output::Transmit(t) => return Polled::Transmit(Transmit(t)),
+                Output::Transmit(t) => {
+                    let egress = self.egress.classify(&t.contents);
+                    return Polled::Transmit(Transmit(t, egress));
+                }
                 Output::Event(e) => {
                     if let Some(p) = self.on_event(e) {
                         return p;
@@ -432,6 +460,19 @@ impl Peer {
                 };
                 Some(Polled::Event(PeerEvent::KeyframeRequest { track, kind }))
             }
+            Event::MediaEgressStats(s) => {
+                let rid = s.rid.map(|r| r.to_string());
+                let direction = NackDirection::Received;
+                self.nacks
+                    .report(s.mid.to_string(), rid, direction, s.nacks);
+                None
+            }
+            Event::MediaIngressStats(s) => {
+                let rid = s.rid.map(|r| r.to_string());
+                self.nacks
+                    .report(s.mid.to_string(), rid, NackDirection::Sent, s.nacks);
+                None
+            }
             Event::ChannelOpen(id, label) => {
                 if label == DATA_CHANNEL_LABEL && !self.data_channels.contains(&id) {
                     self.data_channels.push(id);
@@ -543,7 +584,11 @@ impl Peer {
         {
             write = write.vp8_patch(patch);
         }
+        let (ssrc, rtx) = (*stream.ssrc(), stream.rtx().map(|s| *s));
         stream.write_rtp(write);
+        // The wire carries the low 16 bits of the sequence number.
+        self.egress
+            .written(ssrc, rtx, packet.seq.0 as u16, packet.arrival);
         true
     }
 

@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use sfu_core::Permissions;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -70,9 +71,14 @@ pub async fn websocket(
         }
     };
     let max = state.config.server.max_ws_message_bytes;
+    let span = tracing::info_span!(
+        "session",
+        room = claims.video.room.as_deref().unwrap_or_default(),
+        identity = %claims.sub,
+    );
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session(socket, state, claims))
+        .on_upgrade(move |socket| session(socket, state, claims).instrument(span))
 }
 
 async fn session(socket: WebSocket, state: AppState, claims: Claims) {
@@ -96,6 +102,7 @@ async fn session(socket: WebSocket, state: AppState, claims: Claims) {
     let participant = match state.media.join(request).await {
         Ok(p) => p,
         Err(e) => {
+            state.metrics.observe_signal_error(e.code());
             let msg = ServerMessage::error(e.code(), e.to_string()).to_json();
             let _ = sink.send(Message::Text(msg.into())).await;
             let _ = sink
@@ -133,6 +140,7 @@ async fn session(socket: WebSocket, state: AppState, claims: Claims) {
                     }
                     Ok(message) => state.media.signal(participant, message).await,
                     Err(e) => {
+                        state.metrics.observe_signal_error(e.code());
                         let msg = ServerMessage::error(e.code(), e.to_string()).to_json();
                         if sink.send(Message::Text(msg.into())).await.is_err() {
                             break;
@@ -140,6 +148,7 @@ async fn session(socket: WebSocket, state: AppState, claims: Claims) {
                     }
                 },
                 Some(Ok(Message::Binary(_))) => {
+                    state.metrics.observe_signal_error("invalid_message");
                     let msg = ServerMessage::error("invalid_message", "binary messages are not supported; send JSON text").to_json();
                     if sink.send(Message::Text(msg.into())).await.is_err() {
                         break;

@@ -74,8 +74,9 @@ impl Worker {
                         for id in members {
                             self.remove_participant(id, Some("room_closed".into()), now);
                         }
-                        self.rooms.remove(&name);
-                        tracing::info!(room = %name, "room deleted");
+                        if let Some(room) = self.rooms.remove(&name) {
+                            room.span.in_scope(|| tracing::info!("room deleted"));
+                        }
                         Ok(())
                     }
                 };
@@ -171,7 +172,7 @@ impl Worker {
             now,
         );
         let json = entry.json(false);
-        tracing::info!(room = %name, "room created");
+        entry.span.in_scope(|| tracing::info!("room created"));
         self.rooms.insert(name, entry);
         Ok(json)
     }
@@ -222,6 +223,8 @@ impl Worker {
             ice_servers: self.settings.ice_servers.clone(),
         };
         let peer = Peer::new(id, &self.peer_config, now);
+        let span = tracing::info_span!(parent: &room.span, "participant", participant = %id, identity = %request.identity);
+        let _span = span.clone().entered();
         self.members.insert(
             id,
             Member {
@@ -231,6 +234,7 @@ impl Worker {
                 peer,
                 pending_track_info: Default::default(),
                 timeout: now,
+                span,
             },
         );
         // Every deadline a member holds has a heap entry, or the peer would never be woken.

@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 use crate::config::IceServer;
 use crate::media::command::{Command, SessionMsg};
+use crate::media::histogram::{BANDWIDTH_BUCKETS, LATENCY_BUCKETS, LocalHistogram};
 use crate::media::room_entry::RoomEntry;
-use crate::peer::{Datagram, Peer, PeerConfig, PeerEvent, Polled, Rid};
+use crate::peer::{Datagram, Egress, Peer, PeerConfig, PeerEvent, Polled, Rid};
 
 /// How often rooms and peers are checked for timeouts.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -54,7 +55,7 @@ pub struct WorkerSettings {
 }
 
 /// Counters of the media plane.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WorkerStats {
     /// Rooms open.
     pub rooms: usize,
@@ -68,6 +69,10 @@ pub struct WorkerStats {
     pub datagrams_in: u64,
     /// Datagrams sent.
     pub datagrams_out: u64,
+    /// Bytes received (UDP payload).
+    pub bytes_in: u64,
+    /// Bytes sent (UDP payload).
+    pub bytes_out: u64,
     /// Datagrams that were no STUN/DTLS/RTP/RTCP at all.
     pub datagrams_malformed: u64,
     /// Datagrams no peer connection accepted.
@@ -92,6 +97,53 @@ pub struct WorkerStats {
     pub fir_out: u64,
     /// Layer switches made on down tracks of the open rooms.
     pub layer_switches: u64,
+    /// NACKs received from subscribers (the stack answers them from its RTX cache).
+    pub nacks_in: u64,
+    /// NACKs sent to publishers for packets lost on the way in.
+    pub nacks_out: u64,
+    /// Packets resent to subscribers on RTX streams.
+    pub retransmissions: u64,
+    /// `error` messages sent on the WebSocket by the worker, by code.
+    pub signal_errors: std::collections::BTreeMap<String, u64>,
+    /// Every subscriber downlink estimate (bits/s); empty unless estimation is on.
+    #[serde(skip)]
+    pub bandwidth_estimates: LocalHistogram,
+    /// Seconds from reading a datagram to sending the packets forwarded from it.
+    #[serde(skip)]
+    pub forwarding_latency: LocalHistogram,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            rooms: 0,
+            participants: 0,
+            published_tracks: 0,
+            subscribed_tracks: 0,
+            datagrams_in: 0,
+            datagrams_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            datagrams_malformed: 0,
+            datagrams_unrouted: 0,
+            datagrams_rejected: 0,
+            send_errors: 0,
+            rtp_in: 0,
+            rtp_forwarded: 0,
+            rtp_dropped: Vec::new(),
+            pli_in: 0,
+            fir_in: 0,
+            pli_out: 0,
+            fir_out: 0,
+            layer_switches: 0,
+            nacks_in: 0,
+            nacks_out: 0,
+            retransmissions: 0,
+            signal_errors: Default::default(),
+            bandwidth_estimates: LocalHistogram::new(BANDWIDTH_BUCKETS),
+            forwarding_latency: LocalHistogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 /// A joined participant.
@@ -103,6 +155,8 @@ struct Member {
     /// `track_info` received before the m-line it describes.
     pending_track_info: HashMap<String, (TrackSource, Option<String>)>,
     timeout: Instant,
+    /// Log span of this participant, inside its room's span.
+    span: tracing::Span,
 }
 
 struct Worker {
@@ -252,6 +306,7 @@ impl Worker {
 
     fn on_datagram(&mut self, source: SocketAddr, bytes: &[u8], now: Instant) {
         self.stats.datagrams_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
         let Some(datagram) = Datagram::parse(now, source, self.local, bytes) else {
             self.stats.datagrams_malformed += 1;
             return;
@@ -344,8 +399,10 @@ impl Worker {
             .map(|r| r.name.clone())
             .collect();
         for name in expired {
-            tracing::info!(room = %name, "room closed after empty timeout");
-            self.rooms.remove(&name);
+            if let Some(room) = self.rooms.remove(&name) {
+                room.span
+                    .in_scope(|| tracing::info!("room closed after empty timeout"));
+            }
         }
     }
 
@@ -399,6 +456,9 @@ impl Worker {
             return;
         };
         let mut room = rooms.get_mut(&member.room);
+        // One clock read per drain for the latency of everything it sends: they leave within
+        // microseconds of each other, and a read per packet would cost more than it tells.
+        let mut sent_at = None;
         loop {
             match member.peer.poll() {
                 Polled::Timeout(t) => {
@@ -409,7 +469,20 @@ impl Worker {
                     break;
                 }
                 Polled::Transmit(t) => match socket.try_send_to(t.contents(), t.destination()) {
-                    Ok(_) => stats.datagrams_out += 1,
+                    Ok(n) => {
+                        stats.datagrams_out += 1;
+                        stats.bytes_out += n as u64;
+                        match t.egress() {
+                            Egress::Forwarded(arrival) => {
+                                let sent = *sent_at.get_or_insert_with(Instant::now);
+                                stats
+                                    .forwarding_latency
+                                    .observe(sent.saturating_duration_since(arrival).as_secs_f64());
+                            }
+                            Egress::Retransmission => stats.retransmissions += 1,
+                            Egress::Other => {}
+                        }
+                    }
                     Err(_) => stats.send_errors += 1,
                 },
                 Polled::Rtp { track, rid, packet } => {
@@ -422,6 +495,9 @@ impl Worker {
                 Polled::Event(event) => events.push_back((id, event)),
             }
         }
+        let nacks = member.peer.take_nack_counts();
+        stats.nacks_in += nacks.received;
+        stats.nacks_out += nacks.sent;
         let name = member.room.clone();
         self.route_room(&name, now);
     }
@@ -431,6 +507,9 @@ impl Worker {
         let Some(member) = self.members.get(&to) else {
             return;
         };
+        if let crate::signal::messages::ServerMessage::Error { code, .. } = message {
+            *self.stats.signal_errors.entry(code.clone()).or_default() += 1;
+        }
         match member.session.try_send(SessionMsg::Text(message.to_json())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -446,6 +525,7 @@ impl Worker {
         let Some(mut member) = self.members.remove(&id) else {
             return;
         };
+        let _span = member.span.clone().entered();
         if let Some(reason) = reason {
             tracing::info!(participant = %id, identity = %member.identity, room = %member.room, %reason, "participant removed");
             let _ = member.session.try_send(SessionMsg::Leave(reason));

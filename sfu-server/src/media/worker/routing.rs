@@ -221,6 +221,7 @@ impl Worker {
             return;
         };
         let room_name = member.room.clone();
+        let _span = member.span.clone().entered();
         match event {
             PeerEvent::Connected => tracing::debug!(participant = %id, "peer connected"),
             PeerEvent::Disconnected => tracing::debug!(participant = %id, "peer disconnected"),
@@ -273,6 +274,7 @@ impl Worker {
             }
             PeerEvent::BandwidthEstimate { bitrate, source } => {
                 tracing::trace!(participant = %id, bitrate, source = source.as_str(), "bandwidth estimate");
+                self.stats.bandwidth_estimates.observe(bitrate as f64);
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     let _ = room
                         .core

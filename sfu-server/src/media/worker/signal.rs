@@ -27,6 +27,7 @@ impl Worker {
             return;
         };
         let room_name = member.room.clone();
+        let _span = member.span.clone().entered();
         match message {
             ClientMessage::Offer { sdp } => match member.peer.accept_offer(&sdp, now) {
                 Ok(Some(answer)) => {
