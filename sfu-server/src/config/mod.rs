@@ -10,6 +10,7 @@ mod error;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +22,7 @@ use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Problem};
+pub use webhooks::WebhooksConfig;
 
 /// API key used when no keys are configured (dev mode only).
 pub const DEV_API_KEY: &str = "devkey";
@@ -48,6 +50,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Signed HTTP notifications of room events.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[server]`: the HTTP listener.

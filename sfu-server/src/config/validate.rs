@@ -108,6 +108,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    problems.extend(config.webhooks.problems(&config.auth));
+
     if problems.is_empty() {
         Ok(())
     } else {

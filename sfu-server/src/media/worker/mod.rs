@@ -6,6 +6,7 @@
 //! subscribers' connections, and drains those in turn.
 
 mod commands;
+mod hooks;
 mod routing;
 mod signal;
 
@@ -22,6 +23,7 @@ use crate::config::IceServer;
 use crate::media::command::{Command, SessionMsg};
 use crate::media::room_entry::RoomEntry;
 use crate::peer::{Datagram, Peer, PeerConfig, PeerEvent, Polled, Rid};
+use crate::webhooks::{EventKind, Webhooks};
 
 /// How often rooms and peers are checked for timeouts.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,6 +53,8 @@ pub struct WorkerSettings {
     pub bandwidth_estimation: bool,
     /// Pausing unneeded publisher encodings (`media.dynacast`).
     pub dynacast: bool,
+    /// Where room events are reported (`[webhooks]`).
+    pub webhooks: Webhooks,
 }
 
 /// Counters of the media plane.
@@ -345,6 +349,7 @@ impl Worker {
             .collect();
         for name in expired {
             tracing::info!(room = %name, "room closed after empty timeout");
+            self.hook_room(EventKind::RoomFinished, &name);
             self.rooms.remove(&name);
         }
     }
@@ -465,12 +470,16 @@ impl Worker {
         }
         self.by_addr.retain(|_, p| *p != id);
         self.offers_due.remove(&id);
+        let leaving = self.leaving_participant(&member.room, id);
         if let Some(room) = self.rooms.get_mut(&member.room) {
             room.members.remove(&id);
             let _ = room.core.handle_leave(id, now);
             if room.members.is_empty() {
                 room.empty_since = Some(now);
             }
+        }
+        if let Some(participant) = leaving {
+            self.hook_left(&member.room, participant);
         }
         self.route_room(&member.room, now);
     }
