@@ -147,3 +147,6 @@ impl Webhooks {
         &self.metrics
     }
 }
+
+#[cfg(test)]
+mod tests;
