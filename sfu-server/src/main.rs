@@ -14,6 +14,7 @@ mod metrics;
 mod model;
 mod peer;
 mod signal;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ use crate::media::{MediaHandle, WorkerSettings};
 
 /// Exit code for an invalid configuration or command line.
 const EXIT_CONFIG: u8 = 2;
+/// Longest wait at shutdown for the last webhook events.
+const WEBHOOK_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A WebRTC SFU: one peer connection per participant, rooms over a REST/WebSocket API.
 #[derive(Parser)]
@@ -163,6 +166,15 @@ async fn serve(config: Config) -> ExitCode {
              and POST /v1/dev/token hands them out. Never expose this server to a network."
         );
     }
+    let webhooks = match webhooks::Webhooks::start(&config.webhooks, &config.auth) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start webhooks");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Arc::new(metrics::Metrics::new());
+    metrics.register(webhooks.metrics().collectors());
     let settings = WorkerSettings {
         udp_addr: config.media.udp_addr,
         socket_buffer_bytes: config.media.socket_buffer_bytes,
@@ -174,6 +186,7 @@ async fn serve(config: Config) -> ExitCode {
         ice_servers: config.media.ice_servers.clone(),
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
+        webhooks: webhooks.clone(),
     };
     let media = match MediaHandle::start(settings) {
         Ok(m) => m,
@@ -197,7 +210,7 @@ async fn serve(config: Config) -> ExitCode {
         media: media.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         sessions: app::SessionCounter::default(),
-        metrics: Default::default(),
+        metrics,
     };
     tracing::info!(
         "listening: demo page and API on http://{http}/ , signalling ws://{http}/v1/rtc , media udp {}",
@@ -230,6 +243,13 @@ async fn serve(config: Config) -> ExitCode {
         _ = shutdown_signal() => tracing::info!("second stop signal: ending the drain early"),
     }
     let _ = media.close_all("server_shutdown").await;
+    // Deliver the last events (participants leaving, rooms finishing), but not for long.
+    if tokio::time::timeout(WEBHOOK_FLUSH_TIMEOUT, webhooks.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("webhook events still undelivered at shutdown; exiting anyway");
+    }
     // Upgraded WebSockets are not tracked by axum's graceful shutdown: wait for the sessions
     // to write their `leave` and close, but not forever on a stuck client.
     if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait_idle())

@@ -50,6 +50,7 @@ pub(super) fn state_with(config: Config) -> AppState {
         ice_servers: config.media.ice_servers.clone(),
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
+        webhooks: crate::webhooks::Webhooks::disabled(),
     })
     .expect("media worker starts");
     AppState {

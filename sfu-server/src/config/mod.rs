@@ -12,6 +12,7 @@ mod redact;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Problem};
 pub use rate_limit::RateLimitConfig;
+pub use webhooks::WebhooksConfig;
 
 /// API key used when no keys are configured (dev mode only).
 pub const DEV_API_KEY: &str = "devkey";
@@ -51,6 +53,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Signed HTTP notifications of room events.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[server]`: the HTTP listener.

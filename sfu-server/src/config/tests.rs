@@ -469,3 +469,62 @@ fn http_hardening_options_are_validated() {
     )
     .unwrap();
 }
+
+#[test]
+fn webhooks_default_off_and_accept_env_overrides() {
+    assert!(!Config::default().webhooks.is_enabled());
+    let c = Config::load_from_str(
+        "",
+        [
+            (
+                "SFU_WEBHOOKS__URLS",
+                r#"["https://hooks.example.com/a", "http://127.0.0.1:9/b"]"#,
+            ),
+            ("SFU_WEBHOOKS__MAX_ATTEMPTS", "2"),
+            ("SFU_WEBHOOKS__RETRY_INITIAL_MS", "10"),
+        ],
+    )
+    .unwrap();
+    assert!(c.webhooks.is_enabled());
+    assert_eq!(c.webhooks.urls.len(), 2);
+    assert_eq!(c.webhooks.max_attempts, 2);
+    assert_eq!(c.webhooks.retry_initial_ms, 10);
+    // Dev mode: the dev key signs.
+    assert_eq!(
+        c.webhooks.signing_key(&c.auth),
+        Some((DEV_API_KEY.to_owned(), DEV_API_SECRET.to_owned()))
+    );
+}
+
+#[test]
+fn webhooks_sign_with_the_named_key() {
+    let toml = format!(
+        "[auth]\nkeys = {{ a = \"{GOOD_SECRET}\", b = \"{GOOD_SECRET}-b\" }}\n\
+         [webhooks]\nurls = [\"https://x.example\"]\napi_key = \"b\"\n"
+    );
+    let c = Config::load_from_str(&toml, NO_ENV).unwrap();
+    let (key, secret) = c.webhooks.signing_key(&c.auth).unwrap();
+    assert_eq!((key.as_str(), secret), ("b", format!("{GOOD_SECRET}-b")));
+}
+
+#[test]
+fn bad_webhook_settings_are_each_reported() {
+    let text = err_text(Config::load_from_str(
+        "[webhooks]\nurls = [\"ftp://x\", \"not a url\", \"http://\"]\napi_key = \"nope\"\n\
+         request_timeout_ms = 0\nmax_attempts = 0\nretry_initial_ms = 100\nretry_max_ms = 50\n\
+         queue_size = 0\n",
+        NO_ENV,
+    ));
+    for needle in [
+        "`ftp://x`: must start with http:// or https://",
+        "`not a url`",
+        "`http://`",
+        "webhooks.api_key: `nope` is not one of the keys",
+        "webhooks.request_timeout_ms: must be greater than 0",
+        "webhooks.max_attempts: must be greater than 0",
+        "webhooks.retry_max_ms: must be at least",
+        "webhooks.queue_size: must be greater than 0",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from: {text}");
+    }
+}

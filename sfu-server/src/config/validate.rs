@@ -135,6 +135,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    problems.extend(config.webhooks.problems(&config.auth));
+
     if problems.is_empty() {
         Ok(())
     } else {

@@ -72,6 +72,16 @@ impl Metrics {
         }
     }
 
+    /// Adds collectors owned elsewhere (e.g. the webhook counters); a duplicate name is a bug,
+    /// logged rather than fatal.
+    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for collector in collectors {
+            if let Err(e) = self.registry.register(collector) {
+                tracing::error!(error = %e, "metric not registered");
+            }
+        }
+    }
+
     /// Counts one answered HTTP request.
     pub fn observe_http(&self, route: &str, status: u16) {
         self.http_requests

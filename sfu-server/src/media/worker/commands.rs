@@ -10,6 +10,7 @@ use crate::media::room_entry::RoomEntry;
 use crate::model::TrackJson;
 use crate::peer::Peer;
 use crate::signal::messages::ServerMessage;
+use crate::webhooks::EventKind;
 
 /// Longest accepted room name.
 const MAX_ROOM_NAME: usize = 128;
@@ -74,6 +75,7 @@ impl Worker {
                         for id in members {
                             self.remove_participant(id, Some("room_closed".into()), now);
                         }
+                        self.hook_room(EventKind::RoomFinished, &name);
                         if let Some(room) = self.rooms.remove(&name) {
                             room.span.in_scope(|| tracing::info!("room deleted"));
                         }
@@ -116,6 +118,12 @@ impl Worker {
                 let ids: Vec<ParticipantId> = self.members.keys().copied().collect();
                 for id in ids {
                     self.remove_participant(id, Some(reason.into()), now);
+                }
+                // The rooms end with the server: say so to the webhooks.
+                let names: Vec<String> = self.rooms.keys().cloned().collect();
+                for name in names {
+                    self.hook_room(EventKind::RoomFinished, &name);
+                    self.rooms.remove(&name);
                 }
                 let _ = reply.send(());
             }
@@ -173,7 +181,8 @@ impl Worker {
         );
         let json = entry.json(false);
         entry.span.in_scope(|| tracing::info!("room created"));
-        self.rooms.insert(name, entry);
+        self.rooms.insert(name.clone(), entry);
+        self.hook_room(EventKind::RoomStarted, &name);
         Ok(json)
     }
 
@@ -240,6 +249,7 @@ impl Worker {
         // Every deadline a member holds has a heap entry, or the peer would never be woken.
         self.timers.push(std::cmp::Reverse((now, id)));
         tracing::info!(participant = %id, identity = %request.identity, room = %request.room, "participant joined");
+        self.hook_joined(&request.room, id);
         self.send(id, &joined);
         self.mark_dirty(id);
         self.route_room(&request.room, now);

@@ -6,6 +6,7 @@
 //! subscribers' connections, and drains those in turn.
 
 mod commands;
+mod hooks;
 mod routing;
 mod signal;
 
@@ -23,6 +24,7 @@ use crate::media::command::{Command, SessionMsg};
 use crate::media::histogram::{BANDWIDTH_BUCKETS, LATENCY_BUCKETS, LocalHistogram};
 use crate::media::room_entry::RoomEntry;
 use crate::peer::{Datagram, Egress, Peer, PeerConfig, PeerEvent, Polled, Rid};
+use crate::webhooks::{EventKind, Webhooks};
 
 /// How often rooms and peers are checked for timeouts.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,6 +54,8 @@ pub struct WorkerSettings {
     pub bandwidth_estimation: bool,
     /// Pausing unneeded publisher encodings (`media.dynacast`).
     pub dynacast: bool,
+    /// Where room events are reported (`[webhooks]`).
+    pub webhooks: Webhooks,
 }
 
 /// Counters of the media plane.
@@ -399,6 +403,7 @@ impl Worker {
             .map(|r| r.name.clone())
             .collect();
         for name in expired {
+            self.hook_room(EventKind::RoomFinished, &name);
             if let Some(room) = self.rooms.remove(&name) {
                 room.span
                     .in_scope(|| tracing::info!("room closed after empty timeout"));
@@ -545,12 +550,16 @@ impl Worker {
         }
         self.by_addr.retain(|_, p| *p != id);
         self.offers_due.remove(&id);
+        let leaving = self.leaving_participant(&member.room, id);
         if let Some(room) = self.rooms.get_mut(&member.room) {
             room.members.remove(&id);
             let _ = room.core.handle_leave(id, now);
             if room.members.is_empty() {
                 room.empty_since = Some(now);
             }
+        }
+        if let Some(participant) = leaving {
+            self.hook_left(&member.room, participant);
         }
         self.route_room(&member.room, now);
     }

@@ -11,6 +11,7 @@ use super::Worker;
 use crate::model::{ParticipantJson, TrackJson};
 use crate::peer::{PeerEvent, Rid};
 use crate::signal::messages::{ServerMessage, SpeakerJson};
+use crate::webhooks::EventKind;
 
 /// The `error` code for a refused core request.
 pub(super) fn core_error_code(e: &CoreError) -> &'static str {
@@ -250,20 +251,32 @@ impl Worker {
                     muted: false,
                 };
                 tracing::info!(participant = %id, track = %info.id, kind = info.kind.as_str(), codec = info.codec.name(), layers = info.layers.len(), "track published");
+                let track = info.id;
                 let result = self
                     .rooms
                     .get_mut(&room_name)
                     .map(|r| r.core.handle_publish(info, now));
-                if let Some(Err(e)) = result {
-                    self.send(
+                match result {
+                    Some(Err(e)) => self.send(
                         id,
                         &ServerMessage::error(core_error_code(&e), format!("cannot publish: {e}")),
-                    );
+                    ),
+                    Some(Ok(_)) => {
+                        if let Some(hook) = self.track_for_hook(&room_name, track) {
+                            self.hook_track(EventKind::TrackPublished, &room_name, hook);
+                        }
+                    }
+                    None => {}
                 }
             }
             PeerEvent::TrackRemoved(track) => {
-                if let Some(room) = self.rooms.get_mut(&room_name) {
-                    let _ = room.core.handle_unpublish(track, now);
+                let hook = self.track_for_hook(&room_name, track);
+                let result = self
+                    .rooms
+                    .get_mut(&room_name)
+                    .map(|r| r.core.handle_unpublish(track, now));
+                if let (Some(Ok(_)), Some(hook)) = (result, hook) {
+                    self.hook_track(EventKind::TrackUnpublished, &room_name, hook);
                 }
             }
             PeerEvent::SenderReport { track, rid, report } => {
