@@ -159,6 +159,7 @@ async fn serve(config: Config) -> ExitCode {
         ice_servers: config.media.ice_servers.clone(),
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
+        max_forwards_per_room: config.forwards.max_per_room,
     };
     let media = match MediaHandle::start(settings) {
         Ok(m) => m,

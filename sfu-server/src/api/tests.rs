@@ -38,7 +38,7 @@ const TRACK_FIELDS: [&str; 8] = [
 const WAIT: Duration = Duration::from_secs(10);
 
 /// An `AppState` over `config` with a real media worker on 127.0.0.1:0.
-fn state_with(config: Config) -> AppState {
+pub(super) fn state_with(config: Config) -> AppState {
     let media = MediaHandle::start(WorkerSettings {
         udp_addr: "127.0.0.1:0".parse().unwrap(),
         socket_buffer_bytes: 256 * 1024,
@@ -50,6 +50,7 @@ fn state_with(config: Config) -> AppState {
         ice_servers: config.media.ice_servers.clone(),
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
+        max_forwards_per_room: config.forwards.max_per_room,
     })
     .expect("media worker starts");
     AppState {
@@ -68,14 +69,14 @@ fn dev_state() -> AppState {
 }
 
 /// The keyed configuration (`KEY`/`SECRET`).
-fn keyed_config() -> Config {
+pub(super) fn keyed_config() -> Config {
     let mut config = Config::default();
     config.auth.keys.insert(KEY.into(), SECRET.into());
     config
 }
 
 /// Keyed mode: one configured API key, so no dev endpoint.
-fn keyed_state() -> AppState {
+pub(super) fn keyed_state() -> AppState {
     state_with(keyed_config())
 }
 
@@ -85,12 +86,12 @@ fn keyed(claims: &Claims) -> String {
 }
 
 /// An all-rooms admin token (room_create, room_admin, room_list) in keyed mode.
-fn admin() -> String {
+pub(super) fn admin() -> String {
     token_for(KEY, SECRET, None, "ops", true, Duration::from_secs(600))
 }
 
 /// A plain participant token (room_join on `room` only) in keyed mode.
-fn participant(room: &str, identity: &str) -> String {
+pub(super) fn participant(room: &str, identity: &str) -> String {
     token_for(
         KEY,
         SECRET,
@@ -113,10 +114,10 @@ fn grants(room: Option<&str>, video: VideoGrants) -> Claims {
 }
 
 /// A response: status, headers and the body parsed as JSON (`Null` when empty).
-struct Reply {
-    status: StatusCode,
+pub(super) struct Reply {
+    pub status: StatusCode,
     content_type: Option<String>,
-    body: Value,
+    pub body: Value,
 }
 
 /// Sends one request through a fresh router; `body` is sent verbatim with a JSON content type.
@@ -167,7 +168,7 @@ async fn send(state: &AppState, req: Request<Body>) -> Reply {
 }
 
 /// A JSON request (or none) with a bearer token.
-async fn call(
+pub(super) async fn call(
     state: &AppState,
     method: Method,
     uri: &str,
@@ -179,7 +180,7 @@ async fn call(
 
 /// Asserts the exact API error shape `{"error": {"code", "message"}}` with this status and code.
 #[track_caller]
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+pub(super) fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.body);
     assert_eq!(
         reply.content_type.as_deref(),
@@ -212,7 +213,7 @@ fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
 }
 
 /// Joins `identity` to `room` straight through the media handle, as the WebSocket task would.
-async fn join(
+pub(super) async fn join(
     state: &AppState,
     room: &str,
     identity: &str,
@@ -240,7 +241,7 @@ async fn join(
 }
 
 /// The next session message of type `kind` (others are skipped), bounded by `WAIT`.
-async fn next_of(rx: &mut mpsc::Receiver<SessionMsg>, kind: &str) -> Value {
+pub(super) async fn next_of(rx: &mut mpsc::Receiver<SessionMsg>, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let msg = tokio::time::timeout_at(deadline, rx.recv())
@@ -272,7 +273,7 @@ async fn next_leave(rx: &mut mpsc::Receiver<SessionMsg>) -> String {
 /// Publishes one send-only Opus track as participant `id` from a str0m client on a loopback
 /// UDP socket, and keeps its ICE/DTLS connection running in a task: the server reports a
 /// track (`track_published`) only once media can flow.
-async fn publish_audio(
+pub(super) async fn publish_audio(
     state: &AppState,
     id: &str,
     rx: &mut mpsc::Receiver<SessionMsg>,

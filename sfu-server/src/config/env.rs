@@ -15,7 +15,9 @@ use super::{ConfigError, ENV_PREFIX, Problem};
 
 /// Top-level sections of [`super::Config`]; variables naming anything else after `SFU_` are not
 /// ours (e.g. `SFU_URL` for a client script) and are ignored.
-pub(super) const SECTIONS: [&str; 6] = ["server", "media", "auth", "rooms", "shutdown", "log"];
+pub(super) const SECTIONS: [&str; 7] = [
+    "server", "media", "auth", "rooms", "shutdown", "log", "forwards",
+];
 
 /// The `SFU_*` variables that address a config section, ready to merge into a figment.
 #[derive(Clone)]

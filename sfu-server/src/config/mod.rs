@@ -7,6 +7,7 @@
 
 mod env;
 mod error;
+mod forwards;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -21,6 +22,7 @@ use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Problem};
+pub use forwards::ForwardsConfig;
 
 /// API key used when no keys are configured (dev mode only).
 pub const DEV_API_KEY: &str = "devkey";
@@ -48,6 +50,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Forwards (the recording tap): where plain RTP may be sent.
+    pub forwards: ForwardsConfig,
 }
 
 /// `[server]`: the HTTP listener.

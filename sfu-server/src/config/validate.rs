@@ -108,6 +108,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    super::forwards::validate(&config.forwards, &mut bad);
+
     if problems.is_empty() {
         Ok(())
     } else {

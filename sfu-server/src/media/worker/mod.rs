@@ -6,6 +6,7 @@
 //! subscribers' connections, and drains those in turn.
 
 mod commands;
+mod forwards;
 mod routing;
 mod signal;
 
@@ -51,6 +52,8 @@ pub struct WorkerSettings {
     pub bandwidth_estimation: bool,
     /// Pausing unneeded publisher encodings (`media.dynacast`).
     pub dynacast: bool,
+    /// Most forwards open at once in one room (`forwards.max_per_room`).
+    pub max_forwards_per_room: usize,
 }
 
 /// Counters of the media plane.
@@ -92,6 +95,10 @@ pub struct WorkerStats {
     pub fir_out: u64,
     /// Layer switches made on down tracks of the open rooms.
     pub layer_switches: u64,
+    /// Forwards (recording taps) open.
+    pub forwards: usize,
+    /// RTP packets sent by forwards.
+    pub forward_rtp_sent: u64,
 }
 
 /// A joined participant.
@@ -123,6 +130,8 @@ struct Worker {
     events: VecDeque<(ParticipantId, PeerEvent)>,
     removals: Vec<(ParticipantId, Option<String>)>,
     draining: bool,
+    /// Open forwards (the recording tap), whatever their room.
+    forwards: HashMap<sfu_core::ForwardId, crate::media::forward::ForwardSink>,
     next_housekeeping: Instant,
     stats: WorkerStats,
 }
@@ -185,6 +194,7 @@ pub fn run(
             events: VecDeque::new(),
             removals: Vec::new(),
             draining: false,
+            forwards: HashMap::new(),
             next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             stats: WorkerStats::default(),
         };
@@ -345,8 +355,10 @@ impl Worker {
             .collect();
         for name in expired {
             tracing::info!(room = %name, "room closed after empty timeout");
+            self.end_room_forwards(&name, now);
             self.rooms.remove(&name);
         }
+        self.send_forward_reports();
     }
 
     fn mark_dirty(&mut self, id: ParticipantId) {
