@@ -191,6 +191,8 @@ pub struct ForwardJson {
     pub layer: Option<String>,
     /// The layer being sent now; null for a single-layer track or before the first keyframe.
     pub current_layer: Option<String>,
+    /// Whether it is paused (nothing sent until `PATCH {"paused": false}`).
+    pub paused: bool,
     /// Unix seconds.
     pub created_at: u64,
     /// The SDP file describing the stream, for ffmpeg or GStreamer.

@@ -6,8 +6,9 @@
 //! simulcast switches, switching only at keyframes), so a recording stays decodable when the
 //! layer changes. Unlike a subscription it needs no negotiation, has no bandwidth estimate (a
 //! recorder sits on a fast network, and dropping layers would spoil the recording) and sends no
-//! keyframe requests of its own, so one is asked for when it starts. It counts toward the layers
-//! a publisher must keep sending (dynacast), and ends with its track.
+//! keyframe requests of its own, so one is asked for when it starts (or resumes: a forward may
+//! start paused, so a receiver launched after the API call still gets the first keyframe). It
+//! counts toward the layers a publisher must keep sending (dynacast), and ends with its track.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ pub struct ForwardStats {
     pub requested_layer: Option<String>,
     /// The RID being sent now (`None` for a single-layer track or before the first keyframe).
     pub current_layer: Option<String>,
+    /// Whether it is paused (sends nothing until resumed).
+    pub paused: bool,
     /// Whether any packet has been sent yet.
     pub started: bool,
     /// Packets forwarded.
@@ -40,12 +43,14 @@ impl Room {
     /// Starts forwarding `track` to the forward `id`; `layer` is the simulcast RID to send
     /// (`None`: the highest live one, falling back while it pauses). `payload_types` maps the
     /// publisher's payload types to the ones the forward's SDP announces; others are not sent.
-    /// A keyframe is requested so the receiver can start decoding at once.
+    /// A keyframe is requested so the receiver can start decoding at once (when `paused`, at
+    /// the resume instead).
     pub fn handle_forward_start(
         &mut self,
         id: ForwardId,
         track: TrackId,
         layer: Option<String>,
+        paused: bool,
         payload_types: Vec<(u8, u8)>,
         now: Instant,
     ) -> Result<(), CoreError> {
@@ -62,6 +67,7 @@ impl Room {
         f.payload_types = payload_types;
         f.set_caps(SubscriptionCaps {
             layer,
+            paused,
             ..SubscriptionCaps::default()
         });
         t.forwards.push(f);
@@ -71,12 +77,13 @@ impl Room {
         Ok(())
     }
 
-    /// Changes the layer a forward sends (`None`: the highest live one); the switch happens at
-    /// the new layer's next keyframe, which is requested.
-    pub fn handle_forward_layer(
+    /// Changes the layer a forward sends (`None`: the highest live one) and whether it is
+    /// paused; a switch or a resume happens at the next keyframe of the layer, which is requested.
+    pub fn handle_forward_update(
         &mut self,
         id: ForwardId,
         layer: Option<String>,
+        paused: bool,
         now: Instant,
     ) -> Result<(), CoreError> {
         let track = self.find_forward(id).ok_or(CoreError::UnknownForward(id))?;
@@ -86,8 +93,12 @@ impl Room {
             .ok_or(CoreError::UnknownTrack(track))?;
         check_layer(t, layer.as_deref())?;
         if let Some(f) = t.forwards.iter_mut().find(|f| f.subscriber == id) {
+            if paused && !f.caps.paused {
+                f.reset_layer();
+            }
             f.set_caps(SubscriptionCaps {
                 layer,
+                paused,
                 ..SubscriptionCaps::default()
             });
         }
@@ -113,6 +124,7 @@ impl Room {
             track: t.info.id,
             requested_layer: f.caps.layer.clone(),
             current_layer: f.current.and_then(|l| t.rid(l)),
+            paused: f.caps.paused,
             started: f.packets_sent > 0,
             packets_sent: f.packets_sent,
             switches: f.switches,
@@ -169,6 +181,7 @@ impl PublishedTrack {
             f.target = target;
             if let Some(layer) = target
                 && f.current != Some(layer)
+                && !f.caps.paused
                 && !self.info.muted
             {
                 wanted.push(layer);
@@ -176,7 +189,8 @@ impl PublishedTrack {
         }
     }
 
-    /// How many encodings, from the lowest, the forwards of this track need.
+    /// How many encodings, from the lowest, the forwards of this track need; a paused forward
+    /// counts, as it is paused only until its receiver is ready.
     pub(super) fn layers_needed_by_forwards(&self) -> usize {
         self.forwards
             .iter()

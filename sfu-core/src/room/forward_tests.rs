@@ -40,7 +40,7 @@ fn simulcast_room(t0: Instant) -> Room {
 fn a_forward_starts_at_a_requested_keyframe_and_stays_continuous_across_a_layer_change() {
     let t0 = Instant::now();
     let mut room = simulcast_room(t0);
-    room.handle_forward_start(FW, TrackId(10), None, vec![(VP8_PT, VP8_PT)], t0)
+    room.handle_forward_start(FW, TrackId(10), None, false, vec![(VP8_PT, VP8_PT)], t0)
         .unwrap();
     let out = drain(&mut room);
     assert_eq!(
@@ -67,7 +67,8 @@ fn a_forward_starts_at_a_requested_keyframe_and_stays_continuous_across_a_layer_
     assert!(sent.iter().all(|p| p.payload[4] == 2), "only layer f");
 
     // Switch to q: f continues until q's requested keyframe.
-    room.handle_forward_layer(FW, Some("q".into()), t).unwrap();
+    room.handle_forward_update(FW, Some("q".into()), false, t)
+        .unwrap();
     let out = drain(&mut room);
     assert_eq!(
         keyframe_requests(&out),
@@ -103,7 +104,7 @@ fn a_forward_falls_back_when_its_layer_stops_and_several_forwards_share_a_track(
     let mut room = simulcast_room(t0);
     let other = ForwardId(8);
     for id in [FW, other] {
-        room.handle_forward_start(id, TrackId(10), None, vec![(VP8_PT, VP8_PT)], t0)
+        room.handle_forward_start(id, TrackId(10), None, false, vec![(VP8_PT, VP8_PT)], t0)
             .unwrap();
     }
     let mut seqs = [0u64; 3];
@@ -153,6 +154,7 @@ fn forwards_keep_their_layer_published_under_dynacast() {
         FW,
         TrackId(10),
         Some("h".into()),
+        false,
         vec![(VP8_PT, VP8_PT)],
         t0,
     )
@@ -178,7 +180,7 @@ fn a_forward_ends_with_its_track_and_audio_starts_at_once() {
     room.handle_publish(track(11, 1, Codec::Opus, &[]), t0)
         .unwrap();
     drain(&mut room);
-    room.handle_forward_start(FW, TrackId(11), None, vec![(OPUS_PT, 109)], t0)
+    room.handle_forward_start(FW, TrackId(11), None, false, vec![(OPUS_PT, 109)], t0)
         .unwrap();
     assert!(keyframe_requests(&drain(&mut room)).is_empty());
     room.handle_rtp(
@@ -209,25 +211,25 @@ fn forward_requests_are_validated() {
     let t0 = Instant::now();
     let mut room = simulcast_room(t0);
     assert_eq!(
-        room.handle_forward_start(FW, TrackId(99), None, vec![], t0),
+        room.handle_forward_start(FW, TrackId(99), None, false, vec![], t0),
         Err(CoreError::UnknownTrack(TrackId(99)))
     );
     assert_eq!(
-        room.handle_forward_start(FW, TrackId(10), Some("x".into()), vec![], t0),
+        room.handle_forward_start(FW, TrackId(10), Some("x".into()), false, vec![], t0),
         Err(CoreError::UnknownLayer("x".into()))
     );
-    room.handle_forward_start(FW, TrackId(10), None, vec![], t0)
+    room.handle_forward_start(FW, TrackId(10), None, false, vec![], t0)
         .unwrap();
     assert!(matches!(
-        room.handle_forward_start(FW, TrackId(10), None, vec![], t0),
+        room.handle_forward_start(FW, TrackId(10), None, false, vec![], t0),
         Err(CoreError::Invalid(_))
     ));
     assert_eq!(
-        room.handle_forward_layer(FW, Some("x".into()), t0),
+        room.handle_forward_update(FW, Some("x".into()), false, t0),
         Err(CoreError::UnknownLayer("x".into()))
     );
     assert_eq!(
-        room.handle_forward_layer(ForwardId(1), None, t0),
+        room.handle_forward_update(ForwardId(1), None, false, t0),
         Err(CoreError::UnknownForward(ForwardId(1)))
     );
 }
@@ -240,6 +242,7 @@ fn a_forward_sender_report_maps_the_publisher_clock_onto_the_forward_timeline() 
         FW,
         TrackId(10),
         Some("f".into()),
+        false,
         vec![(VP8_PT, VP8_PT)],
         t0,
     )
@@ -261,4 +264,44 @@ fn a_forward_sender_report_maps_the_publisher_clock_onto_the_forward_timeline() 
             rtp_time: sent[0].timestamp.wrapping_sub(900),
         })
     );
+}
+
+#[test]
+fn a_paused_forward_sends_nothing_and_resumes_at_a_requested_keyframe() {
+    let t0 = Instant::now();
+    let mut room = simulcast_room(t0);
+    room.handle_forward_start(
+        FW,
+        TrackId(10),
+        Some("h".into()),
+        true,
+        vec![(VP8_PT, VP8_PT)],
+        t0,
+    )
+    .unwrap();
+    assert!(
+        keyframe_requests(&drain(&mut room)).is_empty(),
+        "no keyframe while paused"
+    );
+    let mut seqs = [0u64; 3];
+    let mut t = t0;
+    let out = simulcast_frame(&mut room, &mut seqs, &["q", "h", "f"], true, t);
+    assert!(forwarded(&out, FW).is_empty());
+    assert!(room.forward_stats(FW).unwrap().paused);
+
+    // The receiver is ready: resuming asks for a keyframe of h and starts there.
+    t += Duration::from_secs(2);
+    room.handle_forward_update(FW, Some("h".into()), false, t)
+        .unwrap();
+    assert_eq!(
+        keyframe_requests(&drain(&mut room)),
+        vec![(Some("h".into()), KeyframeKind::Pli)]
+    );
+    let out = simulcast_frame(&mut room, &mut seqs, &["q", "h", "f"], false, t);
+    assert!(forwarded(&out, FW).is_empty(), "not before the keyframe");
+    t += Duration::from_millis(33);
+    let out = simulcast_frame(&mut room, &mut seqs, &["q", "h", "f"], true, t);
+    let sent = forwarded(&out, FW);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].payload[4], 1, "layer h");
 }

@@ -70,11 +70,24 @@ async fn forward_create_list_switch_delete() {
     // Several forwards per track.
     let r = create(
         &state,
-        json!({"track_id": track, "host": "localhost", "port": 6000, "rtcp_port": 7000}),
+        json!({"track_id": track, "host": "localhost", "port": 6000, "rtcp_port": 7000, "paused": true}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let second = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["paused"], true);
+    // Resuming leaves the layer as it was.
+    let r = call(
+        &state,
+        Method::PATCH,
+        &format!("/v1/rooms/rec/forwards/{second}"),
+        Some(&admin()),
+        Some(json!({"paused": false})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["paused"], false);
+    assert_eq!(r.body["layer"], Value::Null);
     let forwards = list(&state).await;
     assert_eq!(forwards.len(), 2);
     for f in &forwards {

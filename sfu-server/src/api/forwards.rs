@@ -26,13 +26,28 @@ pub struct CreateForward {
     rtcp_port: Option<u16>,
     #[serde(default)]
     layer: Option<String>,
+    #[serde(default)]
+    paused: bool,
 }
 
-/// `PATCH /v1/rooms/{room}/forwards/{id}` body: `{"layer": "q"}`, or `null` for the highest.
+/// `PATCH /v1/rooms/{room}/forwards/{id}` body: `{"layer": "q"}` (`null`: the highest live
+/// one) and/or `{"paused": bool}`; a field left out is unchanged.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateForward {
-    layer: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    layer: Option<Option<String>>,
+    #[serde(default)]
+    paused: Option<bool>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// `POST /v1/rooms/{room}/forwards`.
@@ -57,6 +72,7 @@ pub async fn create(
         port: to.port,
         rtcp_port: to.rtcp_port,
         layer: body.layer,
+        paused: body.paused,
     };
     let forward = state.media.create_forward(room, request).await?;
     Ok((StatusCode::CREATED, Json(forward)))
@@ -73,7 +89,8 @@ pub async fn list(
     Ok(Json(json!({ "forwards": forwards })))
 }
 
-/// `PATCH /v1/rooms/{room}/forwards/{id}`: switch the layer (at its next keyframe).
+/// `PATCH /v1/rooms/{room}/forwards/{id}`: switch the layer, pause or resume (at the layer's
+/// next keyframe, which is requested).
 pub async fn update(
     State(state): State<AppState>,
     Bearer(claims): Bearer,
@@ -82,7 +99,10 @@ pub async fn update(
 ) -> Result<Json<ForwardJson>, ApiError> {
     claims.require(Grant::RoomAdmin, Some(&room))?;
     Ok(Json(
-        state.media.set_forward_layer(room, id, body.layer).await?,
+        state
+            .media
+            .update_forward(room, id, body.layer, body.paused)
+            .await?,
     ))
 }
 

@@ -197,14 +197,16 @@ pub enum Command {
         /// The forwards.
         reply: oneshot::Sender<Result<Vec<ForwardJson>, RoomError>>,
     },
-    /// Change the layer a forward sends.
-    SetForwardLayer {
+    /// Change the layer a forward sends, or pause or resume it.
+    UpdateForward {
         /// Room name.
         room: String,
         /// Forward id.
         id: String,
-        /// The RID; `None` = the highest live one.
-        layer: Option<String>,
+        /// The RID (`Some(None)` = the highest live one); `None` = unchanged.
+        layer: Option<Option<String>>,
+        /// Pause or resume; `None` = unchanged.
+        paused: Option<bool>,
         /// The forward.
         reply: oneshot::Sender<Result<ForwardJson, RoomError>>,
     },

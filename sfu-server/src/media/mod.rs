@@ -189,16 +189,18 @@ impl MediaHandle {
     }
 
     /// `PATCH /v1/rooms/{room}/forwards/{id}`.
-    pub async fn set_forward_layer(
+    pub async fn update_forward(
         &self,
         room: String,
         id: String,
-        layer: Option<String>,
+        layer: Option<Option<String>>,
+        paused: Option<bool>,
     ) -> Result<ForwardJson, RoomError> {
-        self.ask(|reply| Command::SetForwardLayer {
+        self.ask(|reply| Command::UpdateForward {
             room,
             id,
             layer,
+            paused,
             reply,
         })
         .await?

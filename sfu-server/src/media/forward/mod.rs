@@ -52,6 +52,8 @@ pub struct ForwardRequest {
     pub rtcp_port: u16,
     /// The simulcast layer (RID) to send; `None` = the highest live one.
     pub layer: Option<String>,
+    /// Start paused: nothing is sent (and no keyframe asked for) until resumed.
+    pub paused: bool,
 }
 
 /// One open forward.
@@ -171,6 +173,7 @@ impl ForwardSink {
             rtcp_port: self.request.rtcp_port,
             layer: self.request.layer.clone(),
             current_layer: stats.and_then(|s| s.current_layer.clone()),
+            paused: self.request.paused,
             created_at: self.created_at,
             sdp: self.sdp.clone(),
             packets_sent: self.packets,

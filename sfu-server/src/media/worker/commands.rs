@@ -122,13 +122,14 @@ impl Worker {
             Command::ListForwards { room, reply } => {
                 let _ = reply.send(self.list_forwards(&room));
             }
-            Command::SetForwardLayer {
+            Command::UpdateForward {
                 room,
                 id,
                 layer,
+                paused,
                 reply,
             } => {
-                let result = self.set_forward_layer(&room, &id, layer, now);
+                let result = self.update_forward(&room, &id, layer, paused, now);
                 let _ = reply.send(result);
             }
             Command::DeleteForward { room, id, reply } => {

@@ -72,7 +72,14 @@ impl Worker {
             .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
         entry
             .core
-            .handle_forward_start(id, track, sink.request.layer.clone(), payload_types, now)
+            .handle_forward_start(
+                id,
+                track,
+                sink.request.layer.clone(),
+                sink.request.paused,
+                payload_types,
+                now,
+            )
             .map_err(|e| forward_error(e, &sink.request.track_id))?;
         let json = sink.json(entry.core.forward_stats(id).as_ref());
         self.forward_started(&sink);
@@ -95,22 +102,31 @@ impl Worker {
             .collect())
     }
 
-    /// Changes the layer of a forward; it switches at that layer's next keyframe.
-    pub(super) fn set_forward_layer(
+    /// Changes the layer of a forward (`Some(None)`: the highest live one) or pauses or resumes
+    /// it (`None`: unchanged); it switches or resumes at that layer's next keyframe.
+    pub(super) fn update_forward(
         &mut self,
         room: &str,
         id: &str,
-        layer: Option<String>,
+        layer: Option<Option<String>>,
+        paused: Option<bool>,
         now: Instant,
     ) -> Result<ForwardJson, RoomError> {
         let fid = self.forward_in_room(room, id)?;
+        let current = &self
+            .forwards
+            .get(&fid)
+            .ok_or_else(|| RoomError::ForwardNotFound(id.to_owned()))?
+            .request;
+        let layer = layer.unwrap_or_else(|| current.layer.clone());
+        let paused = paused.unwrap_or(current.paused);
         let entry = self
             .rooms
             .get_mut(room)
             .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
         entry
             .core
-            .handle_forward_layer(fid, layer.clone(), now)
+            .handle_forward_update(fid, layer.clone(), paused, now)
             .map_err(|e| forward_error(e, id))?;
         let stats = entry.core.forward_stats(fid);
         let sink = self
@@ -118,6 +134,7 @@ impl Worker {
             .get_mut(&fid)
             .ok_or_else(|| RoomError::ForwardNotFound(id.to_owned()))?;
         sink.request.layer = layer;
+        sink.request.paused = paused;
         let json = sink.json(stats.as_ref());
         self.route_room(room, now);
         Ok(json)
