@@ -1,6 +1,6 @@
 //! Errors returned by the routing core for requests it refuses.
 
-use crate::ids::{ParticipantId, TrackId};
+use crate::ids::{ForwardId, ParticipantId, TrackId};
 
 /// Why the core refused a request; the server maps these to protocol error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +17,9 @@ pub enum CoreError {
     /// The participant lacks the permission for this action.
     #[error("permission denied: {0}")]
     PermissionDenied(&'static str),
+    /// The forward does not exist in the room.
+    #[error("unknown forward {0}")]
+    UnknownForward(ForwardId),
     /// The request names a simulcast layer the track does not have.
     #[error("unknown layer {0:?}")]
     UnknownLayer(String),

@@ -47,6 +47,11 @@ prefixed_id!(
     TrackId,
     "TR_"
 );
+prefixed_id!(
+    /// A forward's id (the recording tap: one track sent as plain RTP), unique within the server.
+    ForwardId,
+    "FW_"
+);
 
 /// The text is not a valid id of the expected kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

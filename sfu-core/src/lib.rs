@@ -24,10 +24,10 @@ pub mod vp8_munger;
 
 pub use codec::Codec;
 pub use error::CoreError;
-pub use ids::{ParticipantId, TrackId};
+pub use ids::{ForwardId, ParticipantId, TrackId};
 pub use room::{
-    BandwidthSource, BandwidthStats, DownTrackStats, DropReason, KeyframeKind, LayerInfo,
-    MediaKind, Output, ParticipantInfo, Permissions, Room, RoomConfig, RoomEvent, SubscriptionCaps,
-    TrackInfo, TrackSource,
+    BandwidthSource, BandwidthStats, DownTrackStats, DropReason, ForwardStats, KeyframeKind,
+    LayerInfo, MediaKind, Output, ParticipantInfo, Permissions, Room, RoomConfig, RoomEvent,
+    SubscriptionCaps, TrackInfo, TrackSource,
 };
 pub use rtp::{MediaPacket, SeqNo};

@@ -187,6 +187,7 @@ async fn serve(config: Config) -> ExitCode {
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
         webhooks: webhooks.clone(),
+        max_forwards_per_room: config.forwards.max_per_room,
     };
     let media = match MediaHandle::start(settings) {
         Ok(m) => m,

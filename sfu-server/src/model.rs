@@ -171,3 +171,40 @@ pub struct RoomJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<ParticipantJson>>,
 }
+
+/// API.md `Forward` (the recording tap), with its counters.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ForwardJson {
+    /// Forward id (`FW_…`).
+    pub id: String,
+    /// The forwarded track.
+    pub track_id: String,
+    /// The destination host as given.
+    pub host: String,
+    /// The address the host resolved to.
+    pub address: String,
+    /// RTP port.
+    pub port: u16,
+    /// RTCP port.
+    pub rtcp_port: u16,
+    /// The layer asked for (RID); null = the highest live one.
+    pub layer: Option<String>,
+    /// The layer being sent now; null for a single-layer track or before the first keyframe.
+    pub current_layer: Option<String>,
+    /// Whether it is paused (nothing sent until `PATCH {"paused": false}`).
+    pub paused: bool,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The SDP file describing the stream, for ffmpeg or GStreamer.
+    pub sdp: String,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP payload bytes sent.
+    pub bytes_sent: u64,
+    /// RTCP sender reports sent.
+    pub sender_reports_sent: u64,
+    /// Datagrams the socket refused.
+    pub send_errors: u64,
+    /// Simulcast layer switches made.
+    pub layer_switches: u64,
+}

@@ -3,9 +3,9 @@
 //! its own server) in a loopback-only network namespace; the script prints one `ok`/`FAIL` line
 //! per check, and its output is shown when the test fails (or with `--no-capture`).
 //!
-//! Needs Node.js, Debian's `chromium` and `unshare`/`ip` (util-linux, iproute2); the SDK's npm
-//! dependencies (playwright-core) are installed on first use. Logs and screenshots go to
-//! `target/tmp/sfu-tests/browser-e2e/`.
+//! Needs Node.js, Debian's `chromium`, `ffmpeg` (the recording test) and `unshare`/`ip`
+//! (util-linux, iproute2); the SDK's npm dependencies (playwright-core) are installed on first
+//! use. Logs, screenshots and recordings go to `target/tmp/sfu-tests/browser-e2e/`.
 
 use anyhow::Result;
 use sfu_tests::js::run_browser_script;
@@ -45,4 +45,12 @@ fn demo_page_adaptive_layers() -> Result<()> {
 #[test]
 fn chromium_dtls_with_ecdsa_and_rsa_certificates() -> Result<()> {
     run("dtls_certificates.mjs")
+}
+
+/// Recording through forwards: ffmpeg records Chromium's Opus + VP8 simulcast from the SDP files
+/// the REST API returns (audio and video merged into one file; a second video forward switched
+/// from h to q midway); ffprobe finds the codecs, sizes and duration, and both files decode.
+#[test]
+fn ffmpeg_records_forwards_of_a_chromium_publisher() -> Result<()> {
+    run("recording.mjs")
 }

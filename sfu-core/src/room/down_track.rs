@@ -13,14 +13,15 @@ use crate::rtp::{MediaPacket, SeqNo};
 use crate::temporal::TemporalFilter;
 use crate::vp8_munger::{Vp8Munger, Vp8Rewrite};
 
-/// One subscriber's view of one published track.
+/// One subscriber's view of one published track; `S` names who receives it: a participant, or
+/// a forward (the recording tap), which is rewritten the same way but leaves the room as plain RTP.
 ///
 /// `target` is the layer the server wants to send, `current` the layer being sent; `current`
 /// changes only at a keyframe of the target layer, so the subscriber's decoder never sees a
 /// switch in the middle of a picture.
 #[derive(Debug)]
-pub(crate) struct DownTrack {
-    pub subscriber: ParticipantId,
+pub(crate) struct DownTrack<S = ParticipantId> {
+    pub subscriber: S,
     /// The subscriber's m-line for the track is negotiated and packets may be written to it.
     pub negotiated: bool,
     /// Publisher payload type -> subscriber payload type.
@@ -34,6 +35,9 @@ pub(crate) struct DownTrack {
     last_arrival: Option<Instant>,
     /// Input RTP timestamp of the newest packet sent, in its source's clock.
     last_input_ts: Option<u32>,
+    /// Output minus input RTP timestamp of the newest packet sent (wrapping): maps the current
+    /// source's clock, and so its sender reports, onto the outgoing stream.
+    pub ts_offset: Option<u32>,
     /// The (layer, paused) last told to the subscriber, to send `subscription` only on change.
     pub reported: Option<(Option<usize>, bool)>,
     pub packets_sent: u64,
@@ -71,8 +75,8 @@ pub(crate) enum Forwarded {
     Drop(DropReason),
 }
 
-impl DownTrack {
-    pub fn new(subscriber: ParticipantId, seed: u64) -> Self {
+impl<S> DownTrack<S> {
+    pub fn new(subscriber: S, seed: u64) -> Self {
         // Start each outgoing stream at a pseudo-random point (as RFC 3550 asks) derived from the
         // ids, which keeps the core free of a random source and its tests deterministic.
         let mixed = splitmix64(seed);
@@ -88,6 +92,7 @@ impl DownTrack {
             temporal: TemporalFilter::new(u8::MAX),
             last_arrival: None,
             last_input_ts: None,
+            ts_offset: None,
             reported: None,
             packets_sent: 0,
             switches: 0,
@@ -175,6 +180,7 @@ impl DownTrack {
         if self.last_arrival.is_none_or(|prev| packet.arrival >= prev) {
             self.last_arrival = Some(packet.arrival);
             self.last_input_ts = Some(packet.timestamp);
+            self.ts_offset = Some(timestamp.wrapping_sub(packet.timestamp));
         }
         self.packets_sent += 1;
         if input.is_keyframe {

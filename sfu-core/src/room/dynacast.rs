@@ -5,7 +5,8 @@
 //! A layer is needed when some subscriber's caps (size, explicit layer) reach it and the
 //! subscriber has not paused the track; lower layers stay on with it, because a subscriber short
 //! of bandwidth falls back to them. Bandwidth limits do not reduce the need: a subscriber held
-//! low by its link still wants the layer as soon as the link allows.
+//! low by its link still wants the layer as soon as the link allows. Forwards (recordings) need
+//! their layer the same way.
 
 use std::time::Instant;
 
@@ -42,6 +43,7 @@ impl Room {
                 .map(|d| t.max_layer_for(&d.caps) + 1)
                 .max()
                 .unwrap_or(0)
+                .max(t.layers_needed_by_forwards())
                 .min(n);
             let current = t.dynacast.sent.unwrap_or(n);
             let send = if needed > current {

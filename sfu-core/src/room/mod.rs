@@ -5,11 +5,14 @@ mod bandwidth;
 mod bandwidth_sim;
 mod down_track;
 mod dynacast;
+mod forward;
 mod keyframe;
 mod output;
 mod track;
 mod types;
 
+#[cfg(test)]
+mod forward_tests;
 #[cfg(test)]
 mod simulcast_sim;
 #[cfg(test)]
@@ -32,6 +35,7 @@ use crate::codec::vp8_size;
 use bandwidth::SubscriberBandwidth;
 pub use bandwidth::{BandwidthStats, DownTrackStats};
 use down_track::{DownTrack, Forwarded, Ingress};
+pub use forward::ForwardStats;
 pub use keyframe::KeyframeThrottle;
 pub use output::{DropReason, KeyframeKind, Output, RoomEvent};
 use track::PublishedTrack;
@@ -356,6 +360,9 @@ impl Room {
         for d in &mut t.down_tracks {
             d.reset_layer();
         }
+        for f in &mut t.forwards {
+            f.reset_layer();
+        }
         if muted && !t.is_video() {
             let owner = t.info.owner;
             self.speakers.remove(owner);
@@ -448,6 +455,7 @@ impl Room {
         let PublishedTrack {
             layers,
             down_tracks,
+            forwards,
             ..
         } = t;
         let mut switched_any = false;
@@ -462,6 +470,19 @@ impl Room {
                     self.forwarded += 1;
                     self.outputs.push_back(Output::SendRtp {
                         to: d.subscriber,
+                        track,
+                        packet,
+                        vp8,
+                    });
+                }
+                Forwarded::Drop(reason) => self.drops[reason as usize] += 1,
+            }
+        }
+        for f in forwards.iter_mut() {
+            match f.forward(&ingress, layers) {
+                Forwarded::Send { packet, vp8, .. } => {
+                    self.outputs.push_back(Output::SendForward {
+                        forward: f.subscriber,
                         track,
                         packet,
                         vp8,
@@ -722,6 +743,12 @@ impl Room {
                 track,
             });
         }
+        for f in &t.forwards {
+            self.outputs.push_back(Output::ForwardEnded {
+                forward: f.subscriber,
+                track,
+            });
+        }
         for p in self.participants.keys() {
             self.outputs.push_back(Output::Event {
                 to: *p,
@@ -778,6 +805,7 @@ impl Room {
                 wanted.push(layer);
             }
         }
+        t.forward_targets(now, timeout, &mut wanted);
         if !t.is_video() {
             return;
         }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ids::{ParticipantId, TrackId};
+use crate::ids::{ForwardId, ParticipantId, TrackId};
 use crate::room::types::{MediaKind, ParticipantInfo, TrackInfo};
 use crate::rtp::MediaPacket;
 use crate::vp8_munger::Vp8Rewrite;
@@ -119,6 +119,24 @@ pub enum Output {
         packet: MediaPacket,
         /// VP8 descriptor fields to rewrite (PictureID, TL0PICIDX, KEYIDX), when any change.
         vp8: Option<Vp8Rewrite>,
+    },
+    /// Send this (already rewritten) packet to a forward's plain RTP destination.
+    SendForward {
+        /// The forward.
+        forward: ForwardId,
+        /// The forwarded track.
+        track: TrackId,
+        /// The packet with the forward's sequence number, timestamp and payload type.
+        packet: MediaPacket,
+        /// VP8 descriptor fields to rewrite, when any change.
+        vp8: Option<Vp8Rewrite>,
+    },
+    /// A forward ended because its track was unpublished; the driver closes it.
+    ForwardEnded {
+        /// The forward.
+        forward: ForwardId,
+        /// The track that ended.
+        track: TrackId,
     },
     /// Ask a publisher for a keyframe.
     RequestKeyframe {

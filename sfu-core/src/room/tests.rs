@@ -7,8 +7,8 @@ use super::*;
 use crate::codec::Codec;
 use crate::rtp::SeqNo;
 
-const VP8_PT: u8 = 96;
-const OPUS_PT: u8 = 111;
+pub(super) const VP8_PT: u8 = 96;
+pub(super) const OPUS_PT: u8 = 111;
 
 pub(super) fn participant(id: u64) -> ParticipantInfo {
     ParticipantInfo {
@@ -46,7 +46,7 @@ pub(super) fn track(id: u64, owner: u64, codec: Codec, rids: &[&str]) -> TrackIn
 }
 
 /// A VP8 payload: descriptor with S=1, PID=0, then a payload header whose P bit says key/delta.
-fn vp8(key: bool, marker_byte: u8) -> Arc<[u8]> {
+pub(super) fn vp8(key: bool, marker_byte: u8) -> Arc<[u8]> {
     Arc::from(vec![
         0x10,
         if key { 0x00 } else { 0x01 },
@@ -56,7 +56,7 @@ fn vp8(key: bool, marker_byte: u8) -> Arc<[u8]> {
     ])
 }
 
-fn packet(seq: u64, ts: u32, pt: u8, payload: Arc<[u8]>, at: Instant) -> MediaPacket {
+pub(super) fn packet(seq: u64, ts: u32, pt: u8, payload: Arc<[u8]>, at: Instant) -> MediaPacket {
     MediaPacket {
         seq: SeqNo(seq),
         timestamp: ts,
@@ -69,7 +69,7 @@ fn packet(seq: u64, ts: u32, pt: u8, payload: Arc<[u8]>, at: Instant) -> MediaPa
     }
 }
 
-fn drain(room: &mut Room) -> Vec<Output> {
+pub(super) fn drain(room: &mut Room) -> Vec<Output> {
     std::iter::from_fn(|| room.poll_output()).collect()
 }
 
@@ -85,7 +85,7 @@ fn sent_to(outputs: &[Output], to: u64) -> Vec<MediaPacket> {
         .collect()
 }
 
-fn keyframe_requests(outputs: &[Output]) -> Vec<(Option<String>, KeyframeKind)> {
+pub(super) fn keyframe_requests(outputs: &[Output]) -> Vec<(Option<String>, KeyframeKind)> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -482,7 +482,7 @@ fn unsubscribe_and_resubscribe() {
 }
 
 /// Sends one keyframe-started frame on each live layer at `t`.
-fn simulcast_frame(
+pub(super) fn simulcast_frame(
     room: &mut Room,
     seqs: &mut [u64; 3],
     live: &[&str],
@@ -734,7 +734,7 @@ fn a_pli_crossing_the_keyframe_it_asked_for_is_not_relayed() {
     );
 }
 
-fn publisher_layers(outputs: &[Output]) -> Vec<Vec<String>> {
+pub(super) fn publisher_layers(outputs: &[Output]) -> Vec<Vec<String>> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -745,7 +745,7 @@ fn publisher_layers(outputs: &[Output]) -> Vec<Vec<String>> {
 }
 
 /// Runs the room's timers from `from` for `d`, returning everything output.
-fn tick_for(room: &mut Room, from: Instant, d: Duration) -> Vec<Output> {
+pub(super) fn tick_for(room: &mut Room, from: Instant, d: Duration) -> Vec<Output> {
     let mut out = Vec::new();
     let mut t = from;
     while t <= from + d {

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::clock_sync::LayerClock;
+use crate::ids::ForwardId;
 use crate::rate::BitrateMeter;
 use crate::room::down_track::DownTrack;
 use crate::room::dynacast::DynacastState;
@@ -76,6 +77,8 @@ pub(crate) struct PublishedTrack {
     pub layers: Vec<LayerState>,
     /// One per subscriber; a `Vec` because the packet path iterates it for every packet.
     pub down_tracks: Vec<DownTrack>,
+    /// Forwards (the recording tap), rewritten like down tracks but sent as plain RTP.
+    pub forwards: Vec<DownTrack<ForwardId>>,
     /// When the track was published.
     pub published_at: Instant,
     /// What its publisher was last told about unused encodings.
@@ -89,6 +92,7 @@ impl PublishedTrack {
             info,
             layers: (0..n).map(|_| LayerState::default()).collect(),
             down_tracks: Vec::new(),
+            forwards: Vec::new(),
             published_at: now,
             dynacast: DynacastState::default(),
         }

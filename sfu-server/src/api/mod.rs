@@ -1,7 +1,9 @@
 //! The HTTP surface: REST API, WebSocket signalling endpoint, health checks, demo page.
 
+mod destination;
 mod dev;
 pub mod error;
+mod forwards;
 mod guards;
 mod health;
 mod json;
@@ -36,6 +38,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/rooms/{room}/participants/{identity}/tracks/{track_id}/mute",
             post(rooms::mute_track),
+        )
+        .route(
+            "/v1/rooms/{room}/forwards",
+            post(forwards::create).get(forwards::list),
+        )
+        .route(
+            "/v1/rooms/{room}/forwards/{id}",
+            delete(forwards::delete).patch(forwards::update),
         )
         .route("/v1/stats", get(rooms::stats))
         .route("/v1/rtc", get(crate::signal::websocket))
@@ -142,6 +152,7 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             axum::http::Method::GET,
             axum::http::Method::POST,
             axum::http::Method::DELETE,
+            axum::http::Method::PATCH,
         ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     if origins.iter().any(|o| o == "*") {
@@ -204,6 +215,8 @@ fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     Ok(state.auth.verify(token.trim())?)
 }
 
+#[cfg(test)]
+mod forward_tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]

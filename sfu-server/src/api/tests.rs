@@ -51,6 +51,7 @@ pub(super) fn state_with(config: Config) -> AppState {
         bandwidth_estimation: config.media.bandwidth_estimation,
         dynacast: config.media.dynacast,
         webhooks: crate::webhooks::Webhooks::disabled(),
+        max_forwards_per_room: config.forwards.max_per_room,
     })
     .expect("media worker starts");
     AppState {
@@ -76,7 +77,7 @@ pub(super) fn keyed_config() -> Config {
 }
 
 /// Keyed mode: one configured API key, so no dev endpoint.
-fn keyed_state() -> AppState {
+pub(super) fn keyed_state() -> AppState {
     state_with(keyed_config())
 }
 
@@ -91,7 +92,7 @@ pub(super) fn admin() -> String {
 }
 
 /// A plain participant token (room_join on `room` only) in keyed mode.
-fn participant(room: &str, identity: &str) -> String {
+pub(super) fn participant(room: &str, identity: &str) -> String {
     token_for(
         KEY,
         SECRET,
@@ -114,10 +115,10 @@ fn grants(room: Option<&str>, video: VideoGrants) -> Claims {
 }
 
 /// A response: status, headers and the body parsed as JSON (`Null` when empty).
-struct Reply {
-    status: StatusCode,
+pub(super) struct Reply {
+    pub status: StatusCode,
     content_type: Option<String>,
-    body: Value,
+    pub body: Value,
 }
 
 /// Sends one request through a fresh router; `body` is sent verbatim with a JSON content type.
@@ -168,7 +169,7 @@ async fn send(state: &AppState, req: Request<Body>) -> Reply {
 }
 
 /// A JSON request (or none) with a bearer token.
-async fn call(
+pub(super) async fn call(
     state: &AppState,
     method: Method,
     uri: &str,
@@ -180,7 +181,7 @@ async fn call(
 
 /// Asserts the exact API error shape `{"error": {"code", "message"}}` with this status and code.
 #[track_caller]
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+pub(super) fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.body);
     assert_eq!(
         reply.content_type.as_deref(),
@@ -213,7 +214,7 @@ fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
 }
 
 /// Joins `identity` to `room` straight through the media handle, as the WebSocket task would.
-async fn join(
+pub(super) async fn join(
     state: &AppState,
     room: &str,
     identity: &str,
@@ -241,7 +242,7 @@ async fn join(
 }
 
 /// The next session message of type `kind` (others are skipped), bounded by `WAIT`.
-async fn next_of(rx: &mut mpsc::Receiver<SessionMsg>, kind: &str) -> Value {
+pub(super) async fn next_of(rx: &mut mpsc::Receiver<SessionMsg>, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let msg = tokio::time::timeout_at(deadline, rx.recv())
@@ -273,7 +274,7 @@ async fn next_leave(rx: &mut mpsc::Receiver<SessionMsg>) -> String {
 /// Publishes one send-only Opus track as participant `id` from a str0m client on a loopback
 /// UDP socket, and keeps its ICE/DTLS connection running in a task: the server reports a
 /// track (`track_published`) only once media can flow.
-async fn publish_audio(
+pub(super) async fn publish_audio(
     state: &AppState,
     id: &str,
     rx: &mut mpsc::Receiver<SessionMsg>,

@@ -15,8 +15,8 @@ use super::{ConfigError, ENV_PREFIX, Problem};
 
 /// Top-level sections of [`super::Config`]; variables naming anything else after `SFU_` are not
 /// ours (e.g. `SFU_URL` for a client script) and are ignored.
-pub(super) const SECTIONS: [&str; 7] = [
-    "server", "media", "auth", "rooms", "shutdown", "log", "webhooks",
+pub(super) const SECTIONS: [&str; 8] = [
+    "server", "media", "auth", "rooms", "shutdown", "log", "webhooks", "forwards",
 ];
 
 /// The `SFU_*` variables that address a config section, ready to merge into a figment.

@@ -7,6 +7,7 @@
 
 mod env;
 mod error;
+mod forwards;
 mod rate_limit;
 mod redact;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Problem};
+pub use forwards::ForwardsConfig;
 pub use rate_limit::RateLimitConfig;
 pub use webhooks::WebhooksConfig;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Signed HTTP notifications of room events.
     pub webhooks: WebhooksConfig,
+    /// Forwards (the recording tap): where plain RTP may be sent.
+    pub forwards: ForwardsConfig,
 }
 
 /// `[server]`: the HTTP listener.

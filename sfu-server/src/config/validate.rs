@@ -135,6 +135,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    super::forwards::validate(&config.forwards, &mut bad);
     problems.extend(config.webhooks.problems(&config.auth));
 
     if problems.is_empty() {

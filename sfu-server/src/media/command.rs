@@ -3,8 +3,9 @@
 use sfu_core::{ParticipantId, Permissions};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::media::forward::ForwardRequest;
 use crate::media::worker::WorkerStats;
-use crate::model::{ParticipantJson, RoomJson, TrackJson};
+use crate::model::{ForwardJson, ParticipantJson, RoomJson, TrackJson};
 use crate::signal::messages::ClientMessage;
 
 /// What the worker sends to a participant's WebSocket task.
@@ -51,6 +52,12 @@ pub enum RoomError {
     /// No such track.
     #[error("track `{0}` does not exist")]
     TrackNotFound(String),
+    /// No such forward in the room.
+    #[error("forward `{0}` does not exist")]
+    ForwardNotFound(String),
+    /// The room has as many forwards as `forwards.max_per_room` allows.
+    #[error("room `{0}` has reached its limit of forwards")]
+    ForwardLimit(String),
     /// Invalid input.
     #[error("{0}")]
     BadRequest(String),
@@ -71,6 +78,8 @@ impl RoomError {
             RoomError::RoomFull(_) => "room_full",
             RoomError::ParticipantNotFound(_) => "participant_not_found",
             RoomError::TrackNotFound(_) => "track_not_found",
+            RoomError::ForwardNotFound(_) => "forward_not_found",
+            RoomError::ForwardLimit(_) => "forward_limit",
             RoomError::BadRequest(_) => "bad_request",
             RoomError::Draining => "draining",
             RoomError::Unavailable => "unavailable",
@@ -82,8 +91,9 @@ impl RoomError {
         match self {
             RoomError::RoomNotFound(_)
             | RoomError::ParticipantNotFound(_)
-            | RoomError::TrackNotFound(_) => 404,
-            RoomError::RoomExists(_) | RoomError::RoomFull(_) => 409,
+            | RoomError::TrackNotFound(_)
+            | RoomError::ForwardNotFound(_) => 404,
+            RoomError::RoomExists(_) | RoomError::RoomFull(_) | RoomError::ForwardLimit(_) => 409,
             RoomError::BadRequest(_) => 400,
             RoomError::Draining | RoomError::Unavailable => 503,
         }
@@ -170,6 +180,44 @@ pub enum Command {
         muted: bool,
         /// The track.
         reply: oneshot::Sender<Result<TrackJson, RoomError>>,
+    },
+    /// Start a forward (the recording tap).
+    CreateForward {
+        /// Room name.
+        room: String,
+        /// What to send where (validated by the API).
+        request: ForwardRequest,
+        /// The forward.
+        reply: oneshot::Sender<Result<ForwardJson, RoomError>>,
+    },
+    /// The forwards of a room.
+    ListForwards {
+        /// Room name.
+        room: String,
+        /// The forwards.
+        reply: oneshot::Sender<Result<Vec<ForwardJson>, RoomError>>,
+    },
+    /// Change the layer a forward sends, or pause or resume it.
+    UpdateForward {
+        /// Room name.
+        room: String,
+        /// Forward id.
+        id: String,
+        /// The RID (`Some(None)` = the highest live one); `None` = unchanged.
+        layer: Option<Option<String>>,
+        /// Pause or resume; `None` = unchanged.
+        paused: Option<bool>,
+        /// The forward.
+        reply: oneshot::Sender<Result<ForwardJson, RoomError>>,
+    },
+    /// End a forward.
+    DeleteForward {
+        /// Room name.
+        room: String,
+        /// Forward id.
+        id: String,
+        /// Done.
+        reply: oneshot::Sender<Result<(), RoomError>>,
     },
     /// Refuse new joins.
     Drain,

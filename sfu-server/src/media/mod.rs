@@ -3,6 +3,7 @@
 //! signalling and the REST API talk to the worker through a bounded command channel.
 
 mod command;
+pub mod forward;
 pub mod histogram;
 mod room_entry;
 mod socket;
@@ -16,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 pub use command::{Command, JoinRequest, RoomError, SessionMsg};
 pub use worker::{WorkerSettings, WorkerStats};
 
-use crate::model::{ParticipantJson, RoomJson, TrackJson};
+use crate::model::{ForwardJson, ParticipantJson, RoomJson, TrackJson};
 use crate::signal::messages::ClientMessage;
+use forward::ForwardRequest;
 use sfu_core::ParticipantId;
 
 /// Capacity of the command channel; signalling waits when the worker is this far behind.
@@ -165,6 +167,50 @@ impl MediaHandle {
             reply,
         })
         .await?
+    }
+
+    /// `POST /v1/rooms/{room}/forwards`.
+    pub async fn create_forward(
+        &self,
+        room: String,
+        request: ForwardRequest,
+    ) -> Result<ForwardJson, RoomError> {
+        self.ask(|reply| Command::CreateForward {
+            room,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// `GET /v1/rooms/{room}/forwards`.
+    pub async fn list_forwards(&self, room: String) -> Result<Vec<ForwardJson>, RoomError> {
+        self.ask(|reply| Command::ListForwards { room, reply })
+            .await?
+    }
+
+    /// `PATCH /v1/rooms/{room}/forwards/{id}`.
+    pub async fn update_forward(
+        &self,
+        room: String,
+        id: String,
+        layer: Option<Option<String>>,
+        paused: Option<bool>,
+    ) -> Result<ForwardJson, RoomError> {
+        self.ask(|reply| Command::UpdateForward {
+            room,
+            id,
+            layer,
+            paused,
+            reply,
+        })
+        .await?
+    }
+
+    /// `DELETE /v1/rooms/{room}/forwards/{id}`.
+    pub async fn delete_forward(&self, room: String, id: String) -> Result<(), RoomError> {
+        self.ask(|reply| Command::DeleteForward { room, id, reply })
+            .await?
     }
 
     /// Refuses new joins from now on.

@@ -12,6 +12,38 @@ use str0m::media::Mid;
 #[derive(Debug, Clone)]
 pub struct CodecParams(PayloadParams);
 
+/// A negotiated payload format as an SDP file announces it (`a=rtpmap`, `a=fmtp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadFormat {
+    /// The payload type.
+    pub pt: u8,
+    /// The core's codec.
+    pub codec: Codec,
+    /// The encoding name of `a=rtpmap` (`VP8`, `H264`, `opus`).
+    pub encoding: String,
+    /// The RTP clock rate.
+    pub clock_rate: u32,
+    /// Audio channels (`opus/48000/2`).
+    pub channels: Option<u8>,
+    /// The `a=fmtp` parameters (`minptime=10;useinbandfec=1`), empty when none.
+    pub fmtp: String,
+}
+
+impl CodecParams {
+    /// The payload format as an SDP file announces it.
+    pub fn format(&self) -> PayloadFormat {
+        let spec = self.0.spec();
+        PayloadFormat {
+            pt: *self.0.pt(),
+            codec: core_codec(spec.codec),
+            encoding: spec.codec.to_string(),
+            clock_rate: spec.clock_rate.get(),
+            channels: spec.channels,
+            fmtp: spec.format.to_string(),
+        }
+    }
+}
+
 /// Maps the stack's codec enum to the core's.
 pub(super) fn core_codec(codec: str0m::format::Codec) -> Codec {
     use str0m::format::Codec as S;

@@ -28,7 +28,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
-pub use codecs::CodecParams;
+pub use codecs::{CodecParams, PayloadFormat};
 pub use egress::Egress;
 use egress::EgressLedger;
 pub use nack_tally::NackCounts;

@@ -22,16 +22,8 @@ pub enum EventKind {
     /// A track ended (unpublished, or its publisher left).
     TrackUnpublished,
     /// A recording forward started sending a track's RTP.
-    #[allow(
-        dead_code,
-        reason = "emitted once the recording-forward feature is merged"
-    )]
     ForwardStarted,
     /// A recording forward stopped.
-    #[allow(
-        dead_code,
-        reason = "emitted once the recording-forward feature is merged"
-    )]
     ForwardEnded,
 }
 

@@ -72,6 +72,8 @@ impl Worker {
                     None => Err(RoomError::RoomNotFound(name)),
                     Some(room) => {
                         let members: Vec<ParticipantId> = room.members.iter().copied().collect();
+                        // Before the participants leave, so forwards end as `room_closed`.
+                        self.end_room_forwards(&name, now);
                         for id in members {
                             self.remove_participant(id, Some("room_closed".into()), now);
                         }
@@ -112,6 +114,31 @@ impl Worker {
                 let result = self.mute_track(&room, &identity, &track_id, muted, now);
                 let _ = reply.send(result);
             }
+            Command::CreateForward {
+                room,
+                request,
+                reply,
+            } => {
+                let result = self.create_forward(&room, request, now);
+                let _ = reply.send(result);
+            }
+            Command::ListForwards { room, reply } => {
+                let _ = reply.send(self.list_forwards(&room));
+            }
+            Command::UpdateForward {
+                room,
+                id,
+                layer,
+                paused,
+                reply,
+            } => {
+                let result = self.update_forward(&room, &id, layer, paused, now);
+                let _ = reply.send(result);
+            }
+            Command::DeleteForward { room, id, reply } => {
+                let result = self.delete_forward(&room, &id, now);
+                let _ = reply.send(result);
+            }
             Command::Drain => self.draining = true,
             Command::CloseAll { reason, reply } => {
                 self.draining = true;
@@ -141,6 +168,7 @@ impl Worker {
                     }
                 }
                 stats.rtp_dropped = drops.into_iter().collect();
+                stats.forwards = self.forwards.len();
                 let _ = reply.send(stats);
             }
         }

@@ -90,12 +90,7 @@ impl Worker {
     }
 
     /// `forward_started` when a recording forward of room `name` starts sending, or
-    /// `forward_ended` (with `packets_sent`/`bytes_sent` set) when it stops. For the forwards
-    /// feature to call; nothing else emits these.
-    #[allow(
-        dead_code,
-        reason = "wired by the recording-forward feature (POST …/forwards)"
-    )]
+    /// `forward_ended` (with `packets_sent`/`bytes_sent` set) when it stops.
     pub(super) fn hook_forward(&self, kind: EventKind, name: &str, forward: WebhookForward) {
         debug_assert!(matches!(
             kind,

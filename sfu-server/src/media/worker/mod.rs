@@ -6,6 +6,7 @@
 //! subscribers' connections, and drains those in turn.
 
 mod commands;
+mod forwards;
 mod hooks;
 mod routing;
 mod signal;
@@ -56,6 +57,8 @@ pub struct WorkerSettings {
     pub dynacast: bool,
     /// Where room events are reported (`[webhooks]`).
     pub webhooks: Webhooks,
+    /// Most forwards open at once in one room (`forwards.max_per_room`).
+    pub max_forwards_per_room: usize,
 }
 
 /// Counters of the media plane.
@@ -115,6 +118,10 @@ pub struct WorkerStats {
     /// Seconds from reading a datagram to sending the packets forwarded from it.
     #[serde(skip)]
     pub forwarding_latency: LocalHistogram,
+    /// Forwards (recording taps) open.
+    pub forwards: usize,
+    /// RTP packets sent by forwards.
+    pub forward_rtp_sent: u64,
 }
 
 impl Default for WorkerStats {
@@ -143,6 +150,8 @@ impl Default for WorkerStats {
             nacks_in: 0,
             nacks_out: 0,
             retransmissions: 0,
+            forwards: 0,
+            forward_rtp_sent: 0,
             signal_errors: Default::default(),
             bandwidth_estimates: LocalHistogram::new(BANDWIDTH_BUCKETS),
             forwarding_latency: LocalHistogram::new(LATENCY_BUCKETS),
@@ -181,6 +190,8 @@ struct Worker {
     events: VecDeque<(ParticipantId, PeerEvent)>,
     removals: Vec<(ParticipantId, Option<String>)>,
     draining: bool,
+    /// Open forwards (the recording tap), whatever their room.
+    forwards: HashMap<sfu_core::ForwardId, crate::media::forward::ForwardSink>,
     next_housekeeping: Instant,
     stats: WorkerStats,
 }
@@ -243,6 +254,7 @@ pub fn run(
             events: VecDeque::new(),
             removals: Vec::new(),
             draining: false,
+            forwards: HashMap::new(),
             next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             stats: WorkerStats::default(),
         };
@@ -403,12 +415,14 @@ impl Worker {
             .map(|r| r.name.clone())
             .collect();
         for name in expired {
+            self.end_room_forwards(&name, now);
             self.hook_room(EventKind::RoomFinished, &name);
             if let Some(room) = self.rooms.remove(&name) {
                 room.span
                     .in_scope(|| tracing::info!("room closed after empty timeout"));
             }
         }
+        self.send_forward_reports();
     }
 
     fn mark_dirty(&mut self, id: ParticipantId) {

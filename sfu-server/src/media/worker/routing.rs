@@ -20,6 +20,7 @@ pub(super) fn core_error_code(e: &CoreError) -> &'static str {
         CoreError::UnknownTrack(_) => "track_not_found",
         CoreError::DuplicateParticipant(_) => "conflict",
         CoreError::PermissionDenied(_) => "permission_denied",
+        CoreError::UnknownForward(_) => "forward_not_found",
         CoreError::UnknownLayer(_) => "unknown_layer",
         CoreError::Invalid(_) => "invalid_request",
     }
@@ -89,6 +90,21 @@ impl Worker {
                         self.stats.rtp_forwarded += 1;
                         self.mark_dirty(to);
                     }
+                }
+                Output::SendForward {
+                    forward,
+                    packet,
+                    vp8,
+                    ..
+                } => {
+                    if let Some(sink) = self.forwards.get_mut(&forward)
+                        && sink.send_rtp(&packet, vp8.as_ref())
+                    {
+                        self.stats.forward_rtp_sent += 1;
+                    }
+                }
+                Output::ForwardEnded { forward, .. } => {
+                    self.end_forward(forward, crate::media::forward::EndReason::TrackEnded);
                 }
                 Output::RequestKeyframe {
                     publisher,
