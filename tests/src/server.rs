@@ -113,9 +113,12 @@ impl TestServer {
         dir.join("sfu-server")
     }
 
-    /// Starts a server with default options.
+    /// Starts a server for a forwarding test: the shipped defaults except bandwidth estimation
+    /// ([`ServerOptions::exact_forwarding`]), so that what a test publishes reaches its
+    /// subscribers whatever their loopback estimate says. Tests of the estimation itself, and
+    /// of the shipped defaults, use [`TestServer::start`] with [`ServerOptions::default`].
     pub async fn start_default() -> Result<TestServer> {
-        Self::start(ServerOptions::default()).await
+        Self::start(ServerOptions::exact_forwarding()).await
     }
 
     /// Spawns the binary on free ports and waits (bounded) until `/healthz` answers 200.

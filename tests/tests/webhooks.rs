@@ -436,3 +436,69 @@ async fn shutdown_reports_the_rooms_it_ends() -> Result<()> {
     drop(bob);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_report_their_start_and_their_end_with_counters() -> Result<()> {
+    let receiver = Receiver::start(&[]).await?;
+    let server = TestServer::start(server_options(&[receiver.url("hook")])).await?;
+    let admin = server.cli_token(&["--identity", "admin", "--admin", "--key", "main"])?;
+    let alice = join(&server, "rec", "alice").await?;
+    let video = alice.publish_video(false).await?;
+    let video_id = alice.wait_own_track(&video, T).await?.id;
+    // A recorder's socket: the forward's RTP lands here.
+    let recorder = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let port = recorder.local_addr()?.port();
+    let (status, body) = server
+        .post_json(
+            "/v1/rooms/rec/forwards",
+            Some(&admin),
+            &json!({"track_id": video_id, "host": "127.0.0.1", "port": port}),
+        )
+        .await?;
+    ensure!(status == 201, "POST forwards -> {status} {body}");
+    let forward_id = body["id"].as_str().unwrap_or_default().to_owned();
+    let started = receiver
+        .wait_accepted("forward_started", |h| h.event_header == "forward_started")
+        .await?;
+    ensure!(
+        started.json["forward"]["id"] == forward_id.as_str()
+            && started.json["forward"]["track_id"] == video_id.as_str()
+            && started.json["forward"]["port"] == port
+            && started.json["room"]["name"] == "rec",
+        "{}",
+        started.json
+    );
+    let mut buf = [0u8; 2048];
+    tokio::time::timeout(T, recorder.recv_from(&mut buf)).await??;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, _) = server
+        .delete(
+            &format!("/v1/rooms/rec/forwards/{forward_id}"),
+            Some(&admin),
+        )
+        .await?;
+    ensure!(status == 204, "DELETE forward -> {status}");
+    let ended = receiver
+        .wait_accepted("forward_ended", |h| h.event_header == "forward_ended")
+        .await?;
+    ensure!(
+        ended.json["forward"]["id"] == forward_id.as_str()
+            && ended.json["forward"]["packets_sent"].as_u64().unwrap_or(0) > 0
+            && ended.json["forward"]["bytes_sent"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        ended.json
+    );
+    let names: Vec<String> = receiver
+        .accepted()
+        .iter()
+        .map(|h| h.event_header.clone())
+        .collect();
+    let position = |n: &str| names.iter().position(|x| x == n);
+    ensure!(
+        position("track_published") < position("forward_started")
+            && position("forward_started") < position("forward_ended"),
+        "order: {names:?}"
+    );
+    drop(video);
+    Ok(())
+}

@@ -149,6 +149,7 @@ impl Worker {
                 // The rooms end with the server: say so to the webhooks.
                 let names: Vec<String> = self.rooms.keys().cloned().collect();
                 for name in names {
+                    self.end_room_forwards(&name, now);
                     self.hook_room(EventKind::RoomFinished, &name);
                     self.rooms.remove(&name);
                 }
