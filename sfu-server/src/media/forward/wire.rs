@@ -111,6 +111,20 @@ mod tests {
         }
     }
 
+    /// The packet types of an RTCP compound, checking that each packet's length field covers
+    /// it exactly and that together they fill the buffer.
+    fn compound_types(bytes: &[u8]) -> Vec<u8> {
+        let mut at = 0;
+        let mut types = Vec::new();
+        while at < bytes.len() {
+            types.push(bytes[at + 1]);
+            let words = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+            at += 4 * (words + 1);
+        }
+        assert_eq!(at, bytes.len());
+        types
+    }
+
     #[test]
     fn rtp_header_carries_the_rewritten_fields() {
         let bytes = rtp_packet(&packet(&[1, 2, 3]), 0x0102_0304, None);
@@ -149,15 +163,7 @@ mod tests {
         let frac = u32::from_be_bytes(bytes[12..16].try_into().unwrap());
         assert_eq!(frac, 1 << 31, "half a second");
         assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 42);
-        // Each RTCP packet's length field covers it exactly, and the compound fills the buffer.
-        let mut at = 0;
-        let mut types = Vec::new();
-        while at < bytes.len() {
-            types.push(bytes[at + 1]);
-            let words = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
-            at += 4 * (words + 1);
-        }
-        assert_eq!(at, bytes.len());
+        let types = compound_types(&bytes);
         assert_eq!(types, [200, 202]);
         assert_eq!(&bytes[36..41], [1, 3, b'a', b'b', b'c'], "CNAME item");
     }
@@ -165,14 +171,7 @@ mod tests {
     #[test]
     fn bye_is_a_valid_compound_packet() {
         let bytes = bye(9, "a-longer-cname");
-        let mut at = 0;
-        let mut types = Vec::new();
-        while at < bytes.len() {
-            types.push(bytes[at + 1]);
-            let words = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
-            at += 4 * (words + 1);
-        }
-        assert_eq!(at, bytes.len());
+        let types = compound_types(&bytes);
         assert_eq!(types, [201, 202, 203]);
     }
 }
