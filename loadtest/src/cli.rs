@@ -39,6 +39,9 @@ pub struct Common {
     /// Janus HTTP API base URL (with `--target janus`).
     #[arg(long, default_value = "http://127.0.0.1:8088/janus", global = true)]
     pub janus_url: String,
+    /// Janus VideoRoom room id (created for the run, destroyed after).
+    #[arg(long, default_value_t = 4242, global = true)]
+    pub janus_room: u64,
     /// API key to sign tokens with; without it tokens come from `POST /v1/dev/token`.
     #[arg(long, env = "LOADTEST_API_KEY", global = true)]
     pub api_key: Option<String>,
@@ -76,6 +79,10 @@ pub struct Common {
     /// Opus bitrate in kbit/s (50 packets/s).
     #[arg(long, default_value_t = 32, global = true)]
     pub audio_kbps: u64,
+    /// Highest simulcast layer subscribers take (`q`, `h` or `f`: a small tile, a medium one,
+    /// full size); none = the server decides from bandwidth.
+    #[arg(long, global = true, value_parser = ["q", "h", "f"])]
+    pub sub_layer: Option<String>,
     /// Local IP the simulated participants bind their UDP sockets to.
     #[arg(long, default_value = "127.0.0.1", global = true)]
     pub bind_ip: IpAddr,
@@ -110,15 +117,25 @@ pub enum Scenario {
         /// Subscribers (publish nothing).
         #[arg(long, short = 's', default_value_t = 10)]
         subscribers: usize,
-        /// Highest simulcast layer subscribers take (`q`, `h` or `f`); none = the server decides.
-        #[arg(long)]
-        sub_layer: Option<String>,
     },
     /// An audio-only room: every participant publishes Opus and hears all others.
     Audio {
         /// Participants in the room.
         #[arg(long, short = 'n', default_value_t = 20)]
         participants: usize,
+    },
+    /// Not a load: compares JSON reports side by side (markdown) and charts server CPU
+    /// against webinar subscribers (SVG).
+    Compare {
+        /// Where to write the markdown tables.
+        #[arg(long, default_value = "comparison.md")]
+        out: PathBuf,
+        /// Where to write the SVG chart.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+        /// The JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
     },
 }
 
@@ -129,6 +146,7 @@ impl Scenario {
             Scenario::Meeting { .. } => "meeting",
             Scenario::Webinar { .. } => "webinar",
             Scenario::Audio { .. } => "audio",
+            Scenario::Compare { .. } => "compare",
         }
     }
 }

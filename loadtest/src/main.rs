@@ -5,6 +5,7 @@
 //! Scenarios, flags and the report are described in `docs/benchmarks.md`.
 
 mod cli;
+mod compare;
 mod cost;
 mod engine;
 mod media;
@@ -26,6 +27,16 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = cli::Cli::parse();
+    if let cli::Scenario::Compare {
+        out,
+        chart,
+        reports,
+    } = &cli.scenario
+    {
+        compare::compare(reports, out, chart.as_deref())?;
+        eprintln!("comparison written to {}", out.display());
+        return Ok(());
+    }
     // Signalling is light: one worker thread leaves the other core to the engine and server.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

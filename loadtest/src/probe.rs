@@ -15,6 +15,11 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// Fixes the epoch now, before any packet is stamped (a time before the epoch would read as 0).
+pub fn init_epoch() {
+    epoch();
+}
+
 /// Microseconds since the process epoch (the clock publishers embed and subscribers compare).
 pub fn micros_since_epoch(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch()).as_micros()).unwrap_or(u64::MAX)
@@ -76,6 +81,7 @@ mod tests {
 
     #[test]
     fn a_probe_round_trips_and_is_found_after_a_prefix() {
+        init_epoch();
         let now = Instant::now();
         let probe = Probe::now(7, now);
         let mut payload = vec![0xAAu8; 40];

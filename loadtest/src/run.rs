@@ -14,6 +14,7 @@ use crate::engine::{Engine, EngineHandle, Snapshot};
 use crate::progress::Progress;
 use crate::report::{self, Inputs, Machine, Participants, Report};
 use crate::scenario;
+use crate::target::janus::{self, JanusTarget};
 use crate::target::sfu::SfuTarget;
 use crate::target::token::TokenSource;
 use crate::target::{JOIN_TIMEOUT, Outcome, ParticipantPlan};
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<Report> {
         .unwrap_or_else(|| format!("lt-{}-{:08x}", cli.scenario.name(), rand::random::<u32>()));
     let plans = scenario::plan(&cli.scenario, common, &room);
     let planned = plans.len();
+    let publishers = plans.iter().filter(|p| !p.publish.is_empty()).count();
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -47,6 +49,9 @@ pub async fn run(cli: Cli) -> Result<Report> {
     let baseline = cost.sample().await;
     let mut peak_rss = baseline.rss_bytes;
 
+    if common.target == TargetKind::Janus {
+        janus::create_room(&janus_target(&cli, http.clone()), planned).await?;
+    }
     let engine = Engine::start(common.bind_ip)?;
     let handle = engine.handle();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -129,6 +134,9 @@ pub async fn run(cli: Cli) -> Result<Report> {
     }
     tasks.abort_all();
     let end = engine.shutdown();
+    if common.target == TargetKind::Janus {
+        janus::destroy_room(&janus_target(&cli, http.clone())).await;
+    }
 
     let connected = outcomes.iter().filter(|o| o.connected).count();
     let mut failure_reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -165,6 +173,8 @@ pub async fn run(cli: Cli) -> Result<Report> {
         started_unix_s,
         config: serde_json::json!({
             "scenario": format!("{:?}", cli.scenario),
+            "publishers": publishers,
+            "subscribers": planned - publishers,
             "room": room,
             "ramp_per_s": common.ramp,
             "duration_s": common.duration.as_secs_f64(),
@@ -172,6 +182,7 @@ pub async fn run(cli: Cli) -> Result<Report> {
             "fps": common.fps,
             "keyframe_interval_s": common.keyframe_interval.as_secs_f64(),
             "audio_kbps": common.audio_kbps,
+            "sub_layer": common.sub_layer,
         }),
         machine: Machine::detect(loadavg_start),
         participants: Participants {
@@ -220,6 +231,25 @@ fn spawner(cli: &Cli, http: reqwest::Client) -> Result<SpawnFn> {
                 set.spawn(crate::target::sfu::run(target.clone(), engine, plan, stop));
             }))
         }
-        TargetKind::Janus => bail!("--target janus is not implemented yet"),
+        TargetKind::Janus => {
+            let target = janus_target(cli, http);
+            Ok(Box::new(move |set, engine, plan, stop| {
+                set.spawn(crate::target::janus::run(
+                    target.clone(),
+                    engine,
+                    plan,
+                    stop,
+                ));
+            }))
+        }
     }
+}
+
+/// The Janus target of a run: the room id derives from the room name, so it is stable per run.
+fn janus_target(cli: &Cli, http: reqwest::Client) -> Arc<JanusTarget> {
+    Arc::new(JanusTarget {
+        base_url: cli.common.janus_url.trim_end_matches('/').to_owned(),
+        http,
+        room: cli.common.janus_room,
+    })
 }

@@ -27,15 +27,15 @@ pub fn plan(scenario: &Scenario, common: &Common, room: &str) -> Vec<Participant
     };
     match scenario {
         Scenario::Meeting { participants } => (0..*participants)
-            .map(|i| make(i, "member", av.clone(), None))
+            .map(|i| make(i, "member", av.clone(), common.sub_layer.clone()))
             .collect(),
         Scenario::Audio { participants } => (0..*participants)
             .map(|i| make(i, "talker", audio_only.clone(), None))
             .collect(),
+        Scenario::Compare { .. } => Vec::new(),
         Scenario::Webinar {
             publishers,
             subscribers,
-            sub_layer,
         } => {
             let mut out: Vec<_> = (0..*publishers)
                 .map(|i| make(i, "presenter", av.clone(), None))
@@ -45,7 +45,7 @@ pub fn plan(scenario: &Scenario, common: &Common, room: &str) -> Vec<Participant
                     publishers + i,
                     "viewer",
                     PublishSpec::default(),
-                    sub_layer.clone(),
+                    common.sub_layer.clone(),
                 )
             }));
             out

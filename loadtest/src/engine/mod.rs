@@ -91,6 +91,7 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine thread; connections bind sockets on `bind_ip`.
     pub fn start(bind_ip: IpAddr) -> anyhow::Result<Engine> {
+        crate::probe::init_epoch();
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();

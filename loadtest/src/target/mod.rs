@@ -1,5 +1,6 @@
 //! The servers under test and how one simulated participant joins each of them.
 
+pub mod janus;
 pub mod sfu;
 pub mod token;
 
