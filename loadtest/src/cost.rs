@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+/// Bound on one `/metrics` scrape.
+const SCRAPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, 100 on Linux).
 const CLK_TCK: f64 = 100.0;
 
@@ -53,7 +56,8 @@ impl CostProbe {
     pub async fn sample(&self) -> CostSample {
         let mut s = CostSample::default();
         if let Some(url) = &self.metrics_url
-            && let Ok(resp) = self.http.get(url).send().await
+            // Short: a busy server answers late, and the run's clock must not wait on it.
+            && let Ok(resp) = self.http.get(url).timeout(SCRAPE_TIMEOUT).send().await
             && let Ok(text) = resp.text().await
         {
             s.cpu_seconds = metric(&text, "sfu_process_cpu_seconds_total");
