@@ -14,6 +14,7 @@ use sfu_core::vp8_munger::Vp8Rewrite;
 use sfu_core::{ForwardId, ForwardStats, MediaPacket, TrackId};
 
 use crate::model::ForwardJson;
+use crate::webhooks::WebhookForward;
 
 /// Why a forward ended, for logs (and the `forward_ended` webhook).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +161,18 @@ impl ForwardSink {
     /// RTP packets sent.
     pub fn packets(&self) -> u64 {
         self.packets
+    }
+
+    /// The webhook view: where it sends, plus its counters once it has `ended`.
+    pub fn webhook(&self, ended: bool) -> WebhookForward {
+        WebhookForward {
+            id: self.id.to_string(),
+            track_id: self.track.to_string(),
+            host: self.request.host.clone(),
+            port: self.request.port,
+            packets_sent: ended.then_some(self.packets),
+            bytes_sent: ended.then_some(self.bytes),
+        }
     }
 
     /// The API view, with what the room says about the layer being sent.

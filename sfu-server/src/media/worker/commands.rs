@@ -175,11 +175,22 @@ impl Worker {
         }
     }
 
+    /// Room `name`, or [`RoomError::RoomNotFound`].
+    pub(super) fn room(&self, name: &str) -> Result<&RoomEntry, RoomError> {
+        self.rooms
+            .get(name)
+            .ok_or_else(|| RoomError::RoomNotFound(name.to_owned()))
+    }
+
+    /// Room `name` to change, or [`RoomError::RoomNotFound`].
+    pub(super) fn room_mut(&mut self, name: &str) -> Result<&mut RoomEntry, RoomError> {
+        self.rooms
+            .get_mut(name)
+            .ok_or_else(|| RoomError::RoomNotFound(name.to_owned()))
+    }
+
     fn find_member(&self, room: &str, identity: &str) -> Result<ParticipantId, RoomError> {
-        let entry = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room(room)?;
         entry
             .members
             .iter()
@@ -230,6 +241,7 @@ impl Worker {
         if let Ok(old) = self.find_member(&request.room, &request.identity) {
             self.remove_participant(old, Some("duplicate_identity".into()), now);
         }
+        // The field itself, not room_mut(): the peer set-up below borrows other fields.
         let room = self
             .rooms
             .get_mut(&request.room)
@@ -297,10 +309,7 @@ impl Worker {
         let track: TrackId = track_id
             .parse()
             .map_err(|_| RoomError::TrackNotFound(track_id.to_owned()))?;
-        let entry = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room_mut(room)?;
         if entry.core.track(track).is_none_or(|t| t.owner != owner) {
             return Err(RoomError::TrackNotFound(track_id.to_owned()));
         }

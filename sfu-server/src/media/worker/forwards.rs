@@ -14,7 +14,7 @@ use crate::media::command::RoomError;
 use crate::media::forward::sdp::SdpFile;
 use crate::media::forward::{EndReason, ForwardRequest, ForwardSink};
 use crate::model::ForwardJson;
-use crate::webhooks::{EventKind, WebhookForward};
+use crate::webhooks::EventKind;
 
 impl Worker {
     /// Starts forwarding a track of `room` to the request's destination.
@@ -24,10 +24,7 @@ impl Worker {
         request: ForwardRequest,
         now: Instant,
     ) -> Result<ForwardJson, RoomError> {
-        let entry = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room(room)?;
         let not_found = || RoomError::TrackNotFound(request.track_id.clone());
         let track: TrackId = request.track_id.parse().map_err(|_| not_found())?;
         let info = entry.core.track(track).ok_or_else(not_found)?.clone();
@@ -67,10 +64,7 @@ impl Worker {
             tracing::warn!(error = %e, "cannot open a forward socket");
             RoomError::Unavailable
         })?;
-        let entry = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room_mut(room)?;
         entry
             .core
             .handle_forward_start(
@@ -91,10 +85,7 @@ impl Worker {
 
     /// The forwards of a room, oldest first.
     pub(super) fn list_forwards(&self, room: &str) -> Result<Vec<ForwardJson>, RoomError> {
-        let entry = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room(room)?;
         let mut list: Vec<_> = self.forwards.values().filter(|f| f.room == room).collect();
         list.sort_by_key(|f| (f.created_at, f.id));
         Ok(list
@@ -121,10 +112,7 @@ impl Worker {
             .request;
         let layer = layer.unwrap_or_else(|| current.layer.clone());
         let paused = paused.unwrap_or(current.paused);
-        let entry = self
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| RoomError::RoomNotFound(room.to_owned()))?;
+        let entry = self.room_mut(room)?;
         entry
             .core
             .handle_forward_update(fid, layer.clone(), paused, now)
@@ -197,18 +185,7 @@ impl Worker {
 
     /// A forward started: logged and reported (`forward_started` webhook).
     fn forward_started(&mut self, sink: &ForwardSink) {
-        self.hook_forward(
-            EventKind::ForwardStarted,
-            &sink.room,
-            WebhookForward {
-                id: sink.id.to_string(),
-                track_id: sink.track.to_string(),
-                host: sink.request.host.clone(),
-                port: sink.request.port,
-                packets_sent: None,
-                bytes_sent: None,
-            },
-        );
+        self.hook_forward(EventKind::ForwardStarted, &sink.room, sink.webhook(false));
         tracing::info!(
             forward = %sink.id,
             room = %sink.room,
@@ -221,19 +198,7 @@ impl Worker {
 
     /// A forward ended: logged and reported (`forward_ended` webhook, with its counters).
     fn forward_ended(&mut self, sink: &ForwardSink, reason: EndReason) {
-        let json = sink.json(None);
-        self.hook_forward(
-            EventKind::ForwardEnded,
-            &sink.room,
-            WebhookForward {
-                id: json.id,
-                track_id: json.track_id,
-                host: json.host,
-                port: json.port,
-                packets_sent: Some(json.packets_sent),
-                bytes_sent: Some(json.bytes_sent),
-            },
-        );
+        self.hook_forward(EventKind::ForwardEnded, &sink.room, sink.webhook(true));
         tracing::info!(
             forward = %sink.id,
             room = %sink.room,
