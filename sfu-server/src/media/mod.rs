@@ -5,6 +5,7 @@
 mod command;
 pub mod forward;
 pub mod histogram;
+mod outbox;
 mod room_entry;
 mod socket;
 mod worker;

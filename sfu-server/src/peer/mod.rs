@@ -81,9 +81,9 @@ impl Transmit {
         &self.0.contents
     }
 
-    /// What it carries, for the metrics.
-    pub fn egress(&self) -> Egress {
-        self.1
+    /// Destination, bytes (without a copy) and what it carries.
+    pub fn into_parts(self) -> (SocketAddr, Vec<u8>, Egress) {
+        (self.0.destination, self.0.contents.into(), self.1)
     }
 }
 
@@ -195,6 +195,8 @@ pub struct Peer {
     egress: EgressLedger,
     /// NACKs from the stack's statistics.
     nacks: NackTally,
+    /// RTP was written since the last drain: the stack wants a timeout to release it.
+    written: bool,
 }
 
 /// Settings every peer connection gets.
@@ -259,6 +261,7 @@ impl Peer {
             server_channel: None,
             connected: false,
             last_receive: now,
+            written: false,
             egress: EgressLedger::default(),
             nacks: NackTally::default(),
         }
@@ -276,6 +279,14 @@ impl Peer {
         self.rtc
             .handle_input(datagram.input)
             .map_err(|e| e.to_string())
+    }
+
+    /// Before a drain: releases the RTP written since the last one. The stack timestamps its
+    /// send queue on a timeout and would first answer the poll with an already-due one.
+    pub fn release_written(&mut self, now: Instant) {
+        if std::mem::take(&mut self.written) {
+            self.handle_timeout(now);
+        }
     }
 
     /// Advances time.
@@ -586,6 +597,7 @@ impl Peer {
         }
         let (ssrc, rtx) = (*stream.ssrc(), stream.rtx().map(|s| *s));
         stream.write_rtp(write);
+        self.written = true;
         // The wire carries the low 16 bits of the sequence number.
         self.egress
             .written(ssrc, rtx, packet.seq.0 as u16, packet.arrival);
