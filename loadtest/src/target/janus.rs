@@ -196,7 +196,7 @@ pub async fn destroy_room(target: &JanusTarget) {
     }
 }
 
-/// The Janus substream index of a layer cap.
+/// The Janus substream index of a layer cap (0 is the lowest layer, given `rid_order: lmh`).
 fn substream(layer: &str) -> Option<u8> {
     match layer {
         "q" => Some(0),
@@ -346,7 +346,9 @@ impl Participant<'_> {
                 .message(
                     handle,
                     json!({"request": "publish", "audio": true, "video": true}),
-                    Some(json!({"type": "offer", "sdp": offer})),
+                    // Our offer lists the RIDs lowest first; Janus assumes highest first
+                    // ("hml") unless told, which would make substream 0 the best layer.
+                    Some(json!({"type": "offer", "sdp": offer, "rid_order": "lmh"})),
                 )
                 .await?;
             self.session_ref()?.trickle_done(handle).await?;
