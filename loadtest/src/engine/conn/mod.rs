@@ -228,6 +228,12 @@ impl Conn {
             if self.pc.handle_read(datagram).is_err() {
                 self.counters.input_errors += 1;
             }
+            // rtc sets up SRTP when its handshake-complete event is pumped, which only polling
+            // events does: until connected, do it per datagram, or the media right behind the
+            // last DTLS flight is dropped (and with it the first keyframe).
+            if self.connected_at.is_none() {
+                self.drain_events(now, rec);
+            }
         }
         // One drain for the batch: every packet keeps the arrival time it was tagged with.
         self.drain(now, rec);
@@ -255,12 +261,7 @@ impl Conn {
 
     /// Takes everything the stack has for us now: events, media, feedback, datagrams.
     fn drain(&mut self, now: Instant, rec: &mut Recorder) {
-        for _ in 0..MAX_OUTPUTS_PER_DRAIN {
-            let Some(event) = self.pc.poll_event() else {
-                break;
-            };
-            self.on_event(event, now, rec);
-        }
+        self.drain_events(now, rec);
         for _ in 0..MAX_OUTPUTS_PER_DRAIN {
             let Some(msg) = self.pc.poll_read() else {
                 break;
@@ -295,6 +296,15 @@ impl Conn {
         self.next_timeout = self.pc.poll_timeout().unwrap_or(now + IDLE_TIMEOUT);
     }
 
+    fn drain_events(&mut self, now: Instant, rec: &mut Recorder) {
+        for _ in 0..MAX_OUTPUTS_PER_DRAIN {
+            let Some(event) = self.pc.poll_event() else {
+                break;
+            };
+            self.on_event(event, now, rec);
+        }
+    }
+
     /// Hands the PLIs/FIRs the feedback interceptor saw to the video layers they name.
     fn answer_keyframe_requests(&mut self) {
         let ssrcs = {
@@ -327,7 +337,12 @@ impl Conn {
                 rec.record_join(now.saturating_duration_since(self.started));
                 let _ = self.events.send(ConnEvent::Connected);
             }
-            RTCPeerConnectionState::Disconnected => self.fail("ICE disconnected".into()),
+            // Transient, as in a browser: rtc-ice goes disconnected after 5 s without a STUN
+            // response (media does not count as liveness), which a queueing server causes while
+            // media still flows; it fails 25 s later if nothing comes back.
+            RTCPeerConnectionState::Disconnected => {
+                tracing::debug!(local = %self.local, "ICE disconnected");
+            }
             RTCPeerConnectionState::Failed => self.fail("connection failed".into()),
             RTCPeerConnectionState::Closed => self.fail("closed".into()),
             _ => {}
