@@ -139,3 +139,51 @@ impl Interceptor for FeedbackInterceptor {
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+    use rtc::sansio::Protocol;
+
+    fn rtcp(packets: Vec<Box<dyn rtc::rtcp::Packet>>) -> TaggedPacket {
+        TaggedPacket {
+            now: Instant::now(),
+            transport: Default::default(),
+            message: Packet::Rtcp(packets).into(),
+        }
+    }
+
+    fn nack() -> Box<dyn rtc::rtcp::Packet> {
+        Box::new(TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            nacks: vec![NackPair {
+                packet_id: 10,
+                lost_packets: 0,
+            }],
+        })
+    }
+
+    fn pli(media_ssrc: u32) -> Box<dyn rtc::rtcp::Packet> {
+        Box::new(PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc,
+        })
+    }
+
+    #[test]
+    fn feedback_is_counted_both_ways_and_keyframe_requests_queued() {
+        let log = FeedbackLog::default();
+        let mut i = FeedbackInterceptor::new(log.clone());
+        i.handle_read(rtcp(vec![pli(7), nack()])).unwrap();
+        i.handle_write(rtcp(vec![nack(), nack(), pli(9)])).unwrap();
+        // Everything passes through untouched.
+        assert!(i.poll_read().is_some());
+        assert!(i.poll_write().is_some());
+        let f = log.lock();
+        assert_eq!((f.nacks_received, f.keyframe_requests_received), (1, 1));
+        assert_eq!((f.nacks_sent, f.keyframe_requests_sent), (2, 1));
+        assert_eq!(f.keyframe_ssrcs, vec![7]);
+    }
+}

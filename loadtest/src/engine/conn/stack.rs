@@ -65,7 +65,6 @@ fn media_engine() -> rtc::shared::error::Result<MediaEngine> {
         RTCRtpCodecParameters {
             rtp_codec: opus(),
             payload_type: OPUS_PT,
-            ..Default::default()
         },
         RtpCodecKind::Audio,
     )?;
@@ -73,7 +72,6 @@ fn media_engine() -> rtc::shared::error::Result<MediaEngine> {
         RTCRtpCodecParameters {
             rtp_codec: vp8(),
             payload_type: VP8_PT,
-            ..Default::default()
         },
         RtpCodecKind::Video,
     )?;
