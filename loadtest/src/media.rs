@@ -108,11 +108,6 @@ impl VideoLayerSource {
         }
     }
 
-    /// The layer's RID.
-    pub fn rid(&self) -> &str {
-        &self.spec.rid
-    }
-
     /// Makes the next frame a keyframe (the answer to a PLI or FIR).
     pub fn request_keyframe(&mut self) {
         self.keyframe_due = true;
