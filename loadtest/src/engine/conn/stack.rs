@@ -36,6 +36,8 @@ const NACK_SEND_BUFFER: u16 = 512;
 /// Position of [`FeedbackInterceptor`]: wire-most (below the NACK responder at 4000), so it sees
 /// every RTCP packet both ways.
 const FEEDBACK_SLOT: usize = 500;
+/// Pace of the client's ICE connectivity checks.
+const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Opus as Chrome offers it.
 pub fn opus() -> RTCRtpCodec {
@@ -135,6 +137,9 @@ pub fn build(
     let settings = SettingEngineBuilder::new()
         .with_answering_dtls_role(RTCDtlsRole::Client)
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        // Checks 50 ms apart, as browsers pace them (rtc's default of 200 ms put about 400 ms
+        // of client-side waiting into every join time).
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .build();
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
