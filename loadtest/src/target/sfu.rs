@@ -90,6 +90,10 @@ async fn session(
         }
     };
 
+    let own_id = joined["participant"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let conn = engine.open(plan.publish.clone(), started, events_tx);
     // Caps for the video tracks already in the room.
@@ -152,8 +156,10 @@ async fn session(
                             engine.remote_candidate(conn, c.to_owned());
                         }
                     }
+                    // The server announces our own tracks too: we never subscribe to those.
                     Some("track_published") => {
                         if let Some(layer) = &plan.layer_cap
+                            && v["track"]["participant_id"].as_str() != Some(own_id.as_str())
                             && let Some(m) = cap_message(&v["track"], layer)
                         {
                             sink.send(Message::Text(m.to_string().into())).await?;
