@@ -45,9 +45,11 @@ const RECV_BATCH: usize = 32;
 /// Commands handled between two batches of datagrams, so signalling never waits behind a busy
 /// socket.
 const COMMAND_BATCH: usize = 16;
-/// Timeouts already due fed back to one connection within one drain (str0m asks for one after
-/// every write, to timestamp the send queue); a bound against a stack that keeps asking.
-const DUE_TIMEOUTS_PER_DRAIN: usize = 8;
+/// Timeouts already due fed back to one connection within one drain. str0m asks for one after
+/// every write (to timestamp the send queue), and with estimation on its pacer releases one
+/// packet per timeout, so a subscriber written many packets in one batch needs as many. The
+/// bound only guards against a stack that keeps asking; what is left goes through the timers.
+const DUE_TIMEOUTS_PER_DRAIN: usize = 256;
 
 /// What the worker needs to know from the configuration.
 #[derive(Debug, Clone)]
@@ -529,11 +531,15 @@ impl Worker {
         let mut due_timeouts = 0;
         loop {
             match member.peer.poll() {
-                Polled::Timeout(t) if t <= now && due_timeouts < DUE_TIMEOUTS_PER_DRAIN => {
-                    // Already due (after a write, str0m asks for one to release the packet):
-                    // fed straight back instead of a round through the timer heap.
+                Polled::Timeout(t)
+                    if due_timeouts < DUE_TIMEOUTS_PER_DRAIN
+                        && (t <= now || t <= Instant::now()) =>
+                {
+                    // Already due, fed straight back instead of a round through the timer heap
+                    // (one loop iteration each). The pacer asks for its next packet at the last
+                    // timeout + 1 us, after `now`: hence the fresh clock.
                     due_timeouts += 1;
-                    member.peer.handle_timeout(now);
+                    member.peer.handle_timeout(Instant::now().max(t));
                 }
                 Polled::Timeout(t) => {
                     if member.timeout != t {
