@@ -3,7 +3,7 @@
 //! own (str0m).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
@@ -37,7 +37,7 @@ const NACK_SEND_BUFFER: u16 = 512;
 /// every RTCP packet both ways.
 const FEEDBACK_SLOT: usize = 500;
 /// Pace of the client's ICE connectivity checks.
-const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Opus as Chrome offers it.
 pub fn opus() -> RTCRtpCodec {

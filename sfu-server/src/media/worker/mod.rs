@@ -289,7 +289,7 @@ pub fn run(
 impl Worker {
     async fn run(&mut self, mut commands: mpsc::Receiver<Command>) {
         let mut buf = vec![0u8; 2048];
-        loop {
+        'run: loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 biased;
@@ -314,25 +314,16 @@ impl Worker {
                 }
                 command = commands.recv() => {
                     let Some(command) = command else { break };
-                    let now = Instant::now();
-                    self.on_command(command, now);
-                    self.flush(now);
+                    self.run_command(command);
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             // The select prefers the socket: commands queued meanwhile get their turn here.
             for _ in 0..COMMAND_BATCH {
                 match commands.try_recv() {
-                    Ok(command) => {
-                        let now = Instant::now();
-                        self.on_command(command, now);
-                        self.flush(now);
-                    }
+                    Ok(command) => self.run_command(command),
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        tracing::debug!("media worker stopped");
-                        return;
-                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break 'run,
                 }
             }
             let now = Instant::now();
@@ -340,6 +331,13 @@ impl Worker {
             self.flush(now);
         }
         tracing::debug!("media worker stopped");
+    }
+
+    /// Carries out one command and everything it set in motion.
+    fn run_command(&mut self, command: Command) {
+        let now = Instant::now();
+        self.on_command(command, now);
+        self.flush(now);
     }
 
     fn next_deadline(&mut self) -> Instant {
@@ -503,11 +501,6 @@ impl Worker {
                 break;
             }
         }
-        self.send_outbox();
-    }
-
-    /// Sends the queued datagrams and counts them.
-    fn send_outbox(&mut self) {
         send_outbox(&mut self.outbox, &self.socket, &mut self.stats);
     }
 
