@@ -283,6 +283,7 @@ impl Worker {
                 session: request.session,
                 peer,
                 pending_track_info: Default::default(),
+                awaiting_connection: Vec::new(),
                 timeout: now,
                 span,
             },

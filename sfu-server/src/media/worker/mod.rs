@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use sfu_core::{ParticipantId, TrackSource};
+use sfu_core::{ParticipantId, TrackId, TrackSource};
 use tokio::sync::mpsc;
 
 use crate::config::IceServer;
@@ -186,6 +186,11 @@ struct Member {
     peer: Peer,
     /// `track_info` received before the m-line it describes.
     pending_track_info: HashMap<String, (TrackSource, Option<String>)>,
+    /// Down tracks negotiated before the transport connected. Their forwarding (and the
+    /// keyframe request that starts it) waits for DTLS: media written earlier would queue and
+    /// leave in one burst with the handshake's last flight, which some stacks (webrtc-rs) read
+    /// before installing their SRTP keys, losing the start of the keyframe.
+    awaiting_connection: Vec<TrackId>,
     timeout: Instant,
     /// Log span of this participant, inside its room's span.
     span: tracing::Span,

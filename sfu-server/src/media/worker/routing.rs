@@ -240,7 +240,12 @@ impl Worker {
         let room_name = member.room.clone();
         let _span = member.span.clone().entered();
         match event {
-            PeerEvent::Connected => tracing::debug!(participant = %id, "peer connected"),
+            PeerEvent::Connected => {
+                tracing::debug!(participant = %id, "peer connected");
+                for track in std::mem::take(&mut member.awaiting_connection) {
+                    self.negotiate_down_track(id, track, now);
+                }
+            }
             PeerEvent::Disconnected => tracing::debug!(participant = %id, "peer disconnected"),
             PeerEvent::TrackAdded(remote) => {
                 let (source, name) = member

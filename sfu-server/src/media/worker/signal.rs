@@ -46,9 +46,15 @@ impl Worker {
             },
             ClientMessage::Answer { sdp } => match member.peer.accept_answer(&sdp, now) {
                 Ok(tracks) => {
+                    let connected = member.peer.is_connected();
+                    if !connected {
+                        member.awaiting_connection.extend(tracks.iter().copied());
+                    }
                     self.mark_dirty(id);
-                    for track in tracks {
-                        self.negotiate_down_track(id, track, now);
+                    if connected {
+                        for track in tracks {
+                            self.negotiate_down_track(id, track, now);
+                        }
                     }
                     self.offers_due.insert(id);
                 }
