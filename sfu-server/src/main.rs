@@ -178,6 +178,7 @@ async fn serve(config: Config) -> ExitCode {
     let settings = WorkerSettings {
         udp_addr: config.media.udp_addr,
         socket_buffer_bytes: config.media.socket_buffer_bytes,
+        udp_gso: config.media.udp_gso,
         announce_ips: config.media.announce_ips.clone(),
         auto_create_rooms: config.rooms.auto_create,
         empty_timeout: Duration::from_secs(config.rooms.empty_timeout_s),

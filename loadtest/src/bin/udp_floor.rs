@@ -43,6 +43,21 @@ struct Args {
     /// Address to bind the sockets to.
     #[arg(long, default_value = "127.0.0.1")]
     ip: std::net::IpAddr,
+    /// Datagrams per message in the GSO mode (UDP_SEGMENT: one socket buffer for a run of
+    /// equal datagrams to one destination, as a subscriber's packets of one frame).
+    #[arg(long, default_value_t = 8)]
+    gso_segments: usize,
+}
+
+/// How a mode hands datagrams to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// One `sendto` a datagram.
+    SendTo,
+    /// `sendmmsg`, 64 datagrams a call.
+    SendMmsg,
+    /// `sendmmsg` of messages that each carry `gso_segments` datagrams to one destination.
+    Gso,
 }
 
 /// CPU time of the calling thread.
@@ -82,11 +97,19 @@ fn run_mode(
     args: &Args,
     sender: &UdpSocket,
     targets: &[SocketAddr],
-    batched: bool,
+    mode: Mode,
 ) -> anyhow::Result<(u64, Duration)> {
-    let payload = vec![0x80u8; args.size];
+    let per_message = if mode == Mode::Gso {
+        args.gso_segments.max(1)
+    } else {
+        1
+    };
+    let payload = vec![0x80u8; args.size * per_message];
     let storage: Vec<SockaddrStorage> = targets.iter().map(|a| (*a).into()).collect();
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    // A control buffer only where there is a control message: the kernel refuses an empty one.
+    let cmsg_buffer = (mode == Mode::Gso).then(|| nix::cmsg_space!(u16));
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, cmsg_buffer);
+    let segment = args.size as u16;
     let start = Instant::now();
     let cpu_start = thread_cpu()?;
     let mut sent = 0u64;
@@ -96,34 +119,34 @@ fn run_mode(
         // Send what is due by now, in batches, then sleep a millisecond.
         let due = (start.elapsed().as_secs_f64() * args.rate as f64) as u64;
         while sent < due {
-            let n = ((due - sent) as usize).min(BATCH);
-            if batched {
-                let slices: Vec<[IoSlice<'_>; 1]> =
-                    (0..n).map(|_| [IoSlice::new(&payload)]).collect();
-                let addrs: Vec<Option<SockaddrStorage>> = (0..n)
-                    .map(|i| Some(storage[(next + i) % storage.len()]))
-                    .collect();
-                let none: [ControlMessage<'_>; 0] = [];
-                let done = sendmmsg(
-                    sender.as_raw_fd(),
-                    &mut headers,
-                    &slices,
-                    &addrs,
-                    none,
-                    MsgFlags::empty(),
-                )
-                .map(|r| r.count())
-                .unwrap_or(0)
-                .max(1);
-                next += done;
-                sent += done as u64;
-            } else {
+            let n = ((due - sent) as usize).div_ceil(per_message).min(BATCH);
+            if mode == Mode::SendTo {
                 for _ in 0..n {
                     let _ = sender.send_to(&payload, targets[next % targets.len()]);
                     next += 1;
                     sent += 1;
                 }
+                continue;
             }
+            let slices: Vec<[IoSlice<'_>; 1]> = (0..n).map(|_| [IoSlice::new(&payload)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = (0..n)
+                .map(|i| Some(storage[(next + i) % storage.len()]))
+                .collect();
+            let gso = [ControlMessage::UdpGsoSegments(&segment)];
+            let cmsgs: &[ControlMessage<'_>] = if mode == Mode::Gso { &gso } else { &[] };
+            let done = sendmmsg(
+                sender.as_raw_fd(),
+                &mut headers,
+                &slices,
+                &addrs,
+                cmsgs,
+                MsgFlags::empty(),
+            )
+            .map(|r| r.count())
+            .unwrap_or(0)
+            .max(1);
+            next += done;
+            sent += (done * per_message) as u64;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -152,9 +175,13 @@ fn main() -> anyhow::Result<()> {
         args.rate, args.size, args.sockets, args.ip, args.seconds
     );
     println!("mode      sent      received  sender CPU s  CPU us / datagram");
-    for (name, batched) in [("sendto", false), ("sendmmsg", true)] {
+    for (name, mode) in [
+        ("sendto", Mode::SendTo),
+        ("sendmmsg", Mode::SendMmsg),
+        ("gso", Mode::Gso),
+    ] {
         let before = received.load(Ordering::Relaxed);
-        let (sent, cpu) = run_mode(&args, &sender, &targets, batched)?;
+        let (sent, cpu) = run_mode(&args, &sender, &targets, mode)?;
         std::thread::sleep(Duration::from_millis(200));
         let got = received.load(Ordering::Relaxed) - before;
         println!(

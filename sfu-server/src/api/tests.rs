@@ -42,6 +42,7 @@ pub(super) fn state_with(config: Config) -> AppState {
     let media = MediaHandle::start(WorkerSettings {
         udp_addr: "127.0.0.1:0".parse().unwrap(),
         socket_buffer_bytes: 256 * 1024,
+        udp_gso: config.media.udp_gso,
         announce_ips: Vec::new(),
         auto_create_rooms: config.rooms.auto_create,
         empty_timeout: Duration::from_secs(config.rooms.empty_timeout_s),

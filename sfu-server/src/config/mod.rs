@@ -107,6 +107,9 @@ pub struct MediaConfig {
     pub announce_ips: Vec<IpAddr>,
     /// SO_RCVBUF/SO_SNDBUF of the media socket; the kernel default (~208 KB) drops bursts.
     pub socket_buffer_bytes: usize,
+    /// Send a subscriber's run of equal-sized datagrams as one UDP GSO message where the kernel
+    /// supports it (Linux 4.18+); falls back to one datagram per message when refused.
+    pub udp_gso: bool,
     /// STUN/TURN servers sent to clients in the `joined` message.
     pub ice_servers: Vec<IceServer>,
     /// A peer with no media and no STUN for this many seconds is dropped (ICE-lite alone would
@@ -125,6 +128,7 @@ impl Default for MediaConfig {
             udp_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7882),
             announce_ips: Vec::new(),
             socket_buffer_bytes: 4 * 1024 * 1024,
+            udp_gso: true,
             ice_servers: Vec::new(),
             peer_timeout_s: 15,
             bandwidth_estimation: true,

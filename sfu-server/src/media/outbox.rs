@@ -1,27 +1,60 @@
-//! Datagrams waiting to leave the media socket, sent many per system call with `sendmmsg`.
+//! Datagrams waiting to leave the media socket, sent many per system call with `sendmmsg` and,
+//! where the kernel offers it, many per socket buffer with UDP GSO.
 //!
 //! A forwarded packet fans out to every subscriber, so the worker sends far more datagrams than
 //! it receives; one `sendto` each was a third of the server's CPU (docs/benchmarks.md). The
 //! worker queues what its peers emit while it works through a batch of input and sends the queue
 //! in one call when it is full or the batch is done.
+//!
+//! GSO (`UDP_SEGMENT`, Linux 4.18): the worker drains each peer at once, so a subscriber's
+//! packets of one batch (the packets of a video frame) sit next to each other in the queue.
+//! A run of them to one address, all of one size but the last, which may be shorter, goes down
+//! the network stack as one message that is cut into datagrams at the end (on the NIC, or in
+//! software). The kernel's cost is per message more than per byte, so this takes most of the
+//! per-datagram cost off all but the first datagram of a run (`udp_floor` in docs/benchmarks.md).
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
-use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, getsockopt, sendmmsg, sockopt,
+};
 
 use crate::peer::Egress;
 
-/// Most datagrams per `sendmmsg` (Linux caps one call at `UIO_MAXIOV`, 1024).
-pub const OUTBOX_CAPACITY: usize = 64;
+/// Datagrams queued before the worker must send (Linux caps one `sendmmsg` at `UIO_MAXIOV`,
+/// 1024 messages).
+pub const OUTBOX_CAPACITY: usize = 128;
+
+/// Most datagrams in one GSO message: the kernel's `UDP_MAX_SEGMENTS` (64 before Linux 6.9).
+const MAX_SEGMENTS: usize = 64;
+
+/// Most bytes in one GSO message: a UDP datagram's length field is 16 bits.
+const MAX_GSO_BYTES: usize = 65_000;
 
 /// One queued datagram.
 struct Queued {
-    destination: SockaddrStorage,
+    destination: SocketAddr,
     bytes: Vec<u8>,
     egress: Egress,
+}
+
+/// Consecutive queued datagrams `start..end` that leave as one message: one datagram, or a GSO
+/// run cut into datagrams of `segment` bytes (the last may be shorter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Message {
+    start: usize,
+    end: usize,
+    segment: usize,
+}
+
+impl Message {
+    fn is_gso(&self) -> bool {
+        self.end - self.start > 1
+    }
 }
 
 /// What one [`Outbox::send`] did.
@@ -35,28 +68,57 @@ pub struct SendReport {
     pub failed: u64,
     /// Of the sent, retransmissions.
     pub retransmissions: u64,
+    /// Messages that carried more than one datagram (GSO).
+    pub gso_messages: u64,
+}
+
+/// Whether the kernel takes `UDP_SEGMENT` on this socket (it answers the option's query).
+pub fn gso_supported(socket: &impl AsFd) -> bool {
+    getsockopt(socket, sockopt::UdpGsoSegment).is_ok()
 }
 
 /// A queue of datagrams for one socket.
 pub struct Outbox {
     queue: Vec<Queued>,
-    headers: MultiHeaders<SockaddrStorage>,
+    messages: Vec<Message>,
+    plain_headers: MultiHeaders<SockaddrStorage>,
+    gso_headers: MultiHeaders<SockaddrStorage>,
+    /// Runs are sent as GSO messages.
+    gso: bool,
+    /// A GSO message has gone out: later refusals are about their destination, not GSO.
+    gso_proven: bool,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox {
-            queue: Vec::with_capacity(OUTBOX_CAPACITY),
-            headers: MultiHeaders::preallocate(OUTBOX_CAPACITY, None),
-        }
+        Outbox::new(false)
     }
 }
 
 impl Outbox {
+    /// An empty outbox; `gso` sends runs to one address as one message (see the module docs).
+    pub fn new(gso: bool) -> Self {
+        Outbox {
+            queue: Vec::with_capacity(OUTBOX_CAPACITY),
+            messages: Vec::with_capacity(OUTBOX_CAPACITY),
+            plain_headers: MultiHeaders::preallocate(OUTBOX_CAPACITY, None),
+            // A control buffer only here: the kernel refuses an empty one on plain messages.
+            gso_headers: MultiHeaders::preallocate(OUTBOX_CAPACITY, Some(nix::cmsg_space!(u16))),
+            gso,
+            gso_proven: false,
+        }
+    }
+
+    /// Whether runs go out as GSO messages (false after the kernel refused one).
+    #[cfg(test)]
+    fn gso(&self) -> bool {
+        self.gso
+    }
+
     /// Queues a datagram; true when the queue is full and must be sent before the next push.
     pub fn push(&mut self, destination: SocketAddr, bytes: Vec<u8>, egress: Egress) -> bool {
         self.queue.push(Queued {
-            destination: SockaddrStorage::from(destination),
+            destination,
             bytes,
             egress,
         });
@@ -76,53 +138,200 @@ impl Outbox {
         mut on_forwarded: impl FnMut(Instant, Instant),
     ) -> SendReport {
         let mut report = SendReport::default();
-        let mut start = 0;
-        while start < self.queue.len() {
-            let batch = &self.queue[start..];
-            match send_batch(socket, &mut self.headers, batch) {
-                Ok(0) | Err(_) => {
-                    // The first datagram was refused (EAGAIN with a full buffer, or an ICMP
-                    // error of one peer): drop it, as a single `sendto` would, and go on.
-                    report.failed += 1;
-                    start += 1;
-                }
-                Ok(n) => {
+        plan_messages(&self.queue, 0, self.gso, &mut self.messages);
+        let mut next = 0;
+        while next < self.messages.len() {
+            let (count, segment) = call_extent(&self.messages[next..]);
+            let call = &self.messages[next..next + count];
+            let headers = match segment {
+                Some(_) => &mut self.gso_headers,
+                None => &mut self.plain_headers,
+            };
+            match send_call(socket, headers, &self.queue, call, segment) {
+                Ok(n) if n > 0 => {
                     let left = Instant::now();
-                    for q in &batch[..n] {
-                        report.sent += 1;
-                        report.bytes += q.bytes.len() as u64;
-                        match q.egress {
-                            Egress::Forwarded(arrival) => on_forwarded(arrival, left),
-                            Egress::Retransmission => report.retransmissions += 1,
-                            Egress::Other => {}
+                    for m in &call[..n] {
+                        report.gso_messages += u64::from(m.is_gso());
+                        account(
+                            &self.queue[m.start..m.end],
+                            left,
+                            &mut report,
+                            &mut on_forwarded,
+                        );
+                    }
+                    self.gso_proven |= segment.is_some() && call[..n].iter().any(Message::is_gso);
+                    next += n;
+                }
+                result => {
+                    let refused = call[0];
+                    next += 1;
+                    if !refused.is_gso() {
+                        // EAGAIN with a full buffer, or an ICMP error of one peer: drop the
+                        // datagram, as a single `sendto` would, and go on.
+                        report.failed += 1;
+                        continue;
+                    }
+                    // A GSO message refused: its datagrams go one by one. If GSO never worked
+                    // on this socket and they do, the kernel or the route cannot do GSO.
+                    let mut sent_plain = false;
+                    for i in refused.start..refused.end {
+                        let single = Message {
+                            start: i,
+                            end: i + 1,
+                            segment: self.queue[i].bytes.len(),
+                        };
+                        match send_call(
+                            socket,
+                            &mut self.plain_headers,
+                            &self.queue,
+                            &[single],
+                            None,
+                        ) {
+                            Ok(1) => {
+                                sent_plain = true;
+                                account(
+                                    &self.queue[i..=i],
+                                    Instant::now(),
+                                    &mut report,
+                                    &mut on_forwarded,
+                                );
+                            }
+                            _ => report.failed += 1,
                         }
                     }
-                    start += n;
+                    if sent_plain && !self.gso_proven {
+                        tracing::warn!(error = ?result.err(), "UDP GSO refused by the kernel; sending one datagram per message");
+                        self.gso = false;
+                        let resume = self.messages.get(next).map(|m| m.start);
+                        if let Some(start) = resume {
+                            plan_messages(&self.queue, start, false, &mut self.messages);
+                            next = 0;
+                        }
+                    }
                 }
             }
         }
         self.queue.clear();
+        self.messages.clear();
         report
     }
 }
 
-fn send_batch(
+/// Counts the datagrams of a sent message.
+fn account(
+    datagrams: &[Queued],
+    left: Instant,
+    report: &mut SendReport,
+    on_forwarded: &mut impl FnMut(Instant, Instant),
+) {
+    for q in datagrams {
+        report.sent += 1;
+        report.bytes += q.bytes.len() as u64;
+        match q.egress {
+            Egress::Forwarded(arrival) => on_forwarded(arrival, left),
+            Egress::Retransmission => report.retransmissions += 1,
+            Egress::Other => {}
+        }
+    }
+}
+
+/// Groups `queue[from..]` into messages: with `gso`, each run to one address whose datagrams
+/// are all as long as the first, but the last, which may be shorter, is one message.
+fn plan_messages(queue: &[Queued], from: usize, gso: bool, out: &mut Vec<Message>) {
+    out.clear();
+    let mut start = from;
+    while start < queue.len() {
+        let first = &queue[start];
+        let segment = first.bytes.len();
+        let mut end = start + 1;
+        let mut total = segment;
+        if gso && segment > 0 {
+            while let Some(q) = queue.get(end) {
+                let len = q.bytes.len();
+                if q.destination != first.destination
+                    || len > segment
+                    || len == 0
+                    || end - start >= MAX_SEGMENTS
+                    || total + len > MAX_GSO_BYTES
+                {
+                    break;
+                }
+                total += len;
+                end += 1;
+                if len < segment {
+                    // Only the last datagram of a message may be shorter.
+                    break;
+                }
+            }
+        }
+        out.push(Message {
+            start,
+            end,
+            segment,
+        });
+        start = end;
+    }
+}
+
+/// How many of `messages` (from the first) go in one `sendmmsg`, and the segment size of its
+/// `UDP_SEGMENT` control message: one per call, so the GSO messages of a call share a segment
+/// size and no single datagram may be longer (a datagram no longer than it is sent whole).
+fn call_extent(messages: &[Message]) -> (usize, Option<u16>) {
+    let mut segment: Option<usize> = None;
+    let mut longest_single = 0;
+    for (i, m) in messages.iter().enumerate() {
+        if i == OUTBOX_CAPACITY {
+            return (i, segment.map(|s| s as u16));
+        }
+        if m.is_gso() {
+            match segment {
+                None if longest_single <= m.segment => segment = Some(m.segment),
+                Some(s) if s == m.segment => {}
+                _ => return (i, segment.map(|s| s as u16)),
+            }
+        } else {
+            if segment.is_some_and(|s| m.segment > s) {
+                return (i, segment.map(|s| s as u16));
+            }
+            longest_single = longest_single.max(m.segment);
+        }
+    }
+    (messages.len(), segment.map(|s| s as u16))
+}
+
+/// One `sendmmsg` of `call`; the number of messages the kernel took.
+fn send_call(
     socket: &impl AsRawFd,
     headers: &mut MultiHeaders<SockaddrStorage>,
-    batch: &[Queued],
+    queue: &[Queued],
+    call: &[Message],
+    segment: Option<u16>,
 ) -> io::Result<usize> {
-    let slices: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|q| [IoSlice::new(&q.bytes)]).collect();
-    let addresses: Vec<Option<SockaddrStorage>> =
-        batch.iter().map(|q| Some(q.destination)).collect();
-    let no_control: [ControlMessage<'_>; 0] = [];
+    let (Some(first), Some(last)) = (call.first(), call.last()) else {
+        return Ok(0);
+    };
+    let datagrams = &queue[first.start..last.end];
+    let iov: Vec<IoSlice<'_>> = datagrams.iter().map(|q| IoSlice::new(&q.bytes)).collect();
+    let slices: Vec<&[IoSlice<'_>]> = call
+        .iter()
+        .map(|m| &iov[m.start - first.start..m.end - first.start])
+        .collect();
+    let addresses: Vec<Option<SockaddrStorage>> = call
+        .iter()
+        .map(|m| Some(SockaddrStorage::from(queue[m.start].destination)))
+        .collect();
+    let segment_size = segment.unwrap_or(0);
+    let gso = [ControlMessage::UdpGsoSegments(&segment_size)];
+    let control: &[ControlMessage<'_>] = if segment.is_some() { &gso } else { &[] };
     let results = sendmmsg(
         socket.as_raw_fd(),
         headers,
         &slices,
         &addresses,
-        no_control,
+        control,
         MsgFlags::MSG_DONTWAIT,
-    )?;
+    )
+    .map_err(|e: Errno| io::Error::from(e))?;
     Ok(results.count())
 }
 
@@ -163,7 +372,8 @@ mod tests {
                 sent: 3,
                 bytes: 11,
                 failed: 0,
-                retransmissions: 1
+                retransmissions: 1,
+                gso_messages: 0,
             }
         );
         assert_eq!(arrivals.len(), 1);
@@ -209,5 +419,153 @@ mod tests {
         let mut buf = [0u8; 4];
         let n = r.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"y");
+    }
+
+    fn queued(destination: &str, len: usize) -> Queued {
+        Queued {
+            destination: destination.parse().unwrap(),
+            bytes: vec![0; len],
+            egress: Egress::Other,
+        }
+    }
+
+    fn spans(messages: &[Message]) -> Vec<(usize, usize)> {
+        messages.iter().map(|m| (m.start, m.end)).collect()
+    }
+
+    #[test]
+    fn runs_to_one_address_of_one_size_become_one_message_ending_at_a_shorter_datagram() {
+        let (a, b) = ("127.0.0.1:1000", "127.0.0.1:2000");
+        let queue = vec![
+            queued(a, 1200),
+            queued(a, 1200),
+            queued(a, 1200),
+            queued(a, 900), // shorter: ends the run
+            queued(a, 900),
+            queued(b, 900),  // another address
+            queued(b, 1000), // longer than the first of its run
+            queued(b, 1000),
+        ];
+        let mut out = Vec::new();
+        plan_messages(&queue, 0, true, &mut out);
+        assert_eq!(spans(&out), vec![(0, 4), (4, 5), (5, 6), (6, 8)]);
+        assert_eq!(out[0].segment, 1200);
+        plan_messages(&queue, 0, false, &mut out);
+        assert_eq!(
+            out.len(),
+            queue.len(),
+            "without GSO every datagram is a message"
+        );
+        plan_messages(&queue, 5, true, &mut out);
+        assert_eq!(
+            spans(&out),
+            vec![(5, 6), (6, 8)],
+            "planning resumes mid-queue"
+        );
+    }
+
+    #[test]
+    fn a_run_is_cut_at_the_kernels_segment_and_size_limits() {
+        let a = "127.0.0.1:1000";
+        let queue: Vec<Queued> = (0..MAX_SEGMENTS + 3).map(|_| queued(a, 100)).collect();
+        let mut out = Vec::new();
+        plan_messages(&queue, 0, true, &mut out);
+        assert_eq!(
+            spans(&out),
+            vec![(0, MAX_SEGMENTS), (MAX_SEGMENTS, MAX_SEGMENTS + 3)]
+        );
+        let big: Vec<Queued> = (0..60).map(|_| queued(a, 1400)).collect();
+        plan_messages(&big, 0, true, &mut out);
+        let per_message = MAX_GSO_BYTES / 1400;
+        assert_eq!(
+            out[0].end, per_message,
+            "at most {MAX_GSO_BYTES} bytes a message"
+        );
+    }
+
+    #[test]
+    fn a_call_shares_one_segment_size_and_takes_no_single_datagram_longer_than_it() {
+        let m = |start: usize, end: usize, segment: usize| Message {
+            start,
+            end,
+            segment,
+        };
+        // Singles, then a run no shorter than them, then a run of another size.
+        let messages = [m(0, 1, 100), m(1, 4, 1200), m(4, 5, 300), m(5, 7, 1100)];
+        assert_eq!(call_extent(&messages), (3, Some(1200)));
+        // A single longer than the call's segment size starts a new call.
+        let messages = [m(0, 3, 1000), m(3, 4, 1200)];
+        assert_eq!(call_extent(&messages), (1, Some(1000)));
+        // A run after a longer single: the single goes alone, without GSO.
+        let messages = [m(0, 1, 1200), m(1, 3, 1000)];
+        assert_eq!(call_extent(&messages), (1, None));
+        // No run at all: one plain call.
+        let messages = [m(0, 1, 1200), m(1, 2, 80)];
+        assert_eq!(call_extent(&messages), (2, None));
+    }
+
+    #[test]
+    fn gso_runs_arrive_as_the_datagrams_queued_in_order() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !gso_supported(&sender) {
+            eprintln!("this kernel has no UDP GSO; the plain path is tested above");
+            return;
+        }
+        let (a, b) = (receiver(), receiver());
+        let mut outbox = Outbox::new(true);
+        let mut expected_a = Vec::new();
+        let mut expected_b = Vec::new();
+        let t0 = Instant::now();
+        // Three runs to A (one ending on a shorter datagram), interleaved with B's.
+        for (i, len) in [(0u8, 1000), (1, 1000), (2, 1000), (3, 400)] {
+            let bytes = vec![i; len];
+            expected_a.push(bytes.clone());
+            outbox.push(a.local_addr().unwrap(), bytes, Egress::Forwarded(t0));
+        }
+        for i in 10u8..13 {
+            let bytes = vec![i; 1000];
+            expected_b.push(bytes.clone());
+            outbox.push(b.local_addr().unwrap(), bytes, Egress::Retransmission);
+        }
+        let bytes = vec![20u8; 60];
+        expected_a.push(bytes.clone());
+        outbox.push(a.local_addr().unwrap(), bytes, Egress::Other);
+        let mut forwarded = 0;
+        let report = outbox.send(&sender, |_, _| forwarded += 1);
+        assert_eq!((report.sent, report.failed), (8, 0));
+        assert_eq!(report.retransmissions, 3);
+        assert_eq!(report.gso_messages, 2);
+        assert_eq!(forwarded, 4);
+        assert!(outbox.gso());
+        let mut buf = [0u8; 2048];
+        for (socket, expected) in [(&a, expected_a), (&b, expected_b)] {
+            for want in expected {
+                let n = socket.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &want[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_gso_run_drops_only_its_own_datagrams() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !gso_supported(&sender) {
+            return;
+        }
+        let r = receiver();
+        let mut outbox = Outbox::new(true);
+        for _ in 0..3 {
+            outbox.push("[::1]:9".parse().unwrap(), vec![1; 500], Egress::Other);
+        }
+        for _ in 0..2 {
+            outbox.push(r.local_addr().unwrap(), vec![2; 500], Egress::Other);
+        }
+        let report = outbox.send(&sender, |_, _| {});
+        assert_eq!((report.sent, report.failed), (2, 3));
+        assert!(outbox.gso(), "a bad address says nothing about GSO");
+        let mut buf = [0u8; 1024];
+        for _ in 0..2 {
+            assert_eq!(r.recv(&mut buf).unwrap(), 500);
+        }
     }
 }

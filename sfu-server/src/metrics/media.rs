@@ -74,6 +74,12 @@ pub(super) fn families(
             s.send_errors,
         ),
         (
+            "sfu_gso_messages_total",
+            "Messages that carried several datagrams to one subscriber at once (UDP GSO, \
+             media.udp_gso)",
+            s.gso_messages,
+        ),
+        (
             "sfu_rtp_in_total",
             "RTP packets received from publishers",
             s.rtp_in,

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use crate::config::IceServer;
 use crate::media::command::{Command, SessionMsg};
 use crate::media::histogram::{BANDWIDTH_BUCKETS, LATENCY_BUCKETS, LocalHistogram};
-use crate::media::outbox::Outbox;
+use crate::media::outbox::{Outbox, gso_supported};
 use crate::media::room_entry::RoomEntry;
 use crate::peer::{Datagram, Peer, PeerConfig, PeerEvent, Polled, Rid};
 use crate::webhooks::{EventKind, Webhooks};
@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     pub udp_addr: SocketAddr,
     /// Kernel socket buffer size.
     pub socket_buffer_bytes: usize,
+    /// UDP GSO for runs of datagrams to one subscriber (`media.udp_gso`).
+    pub udp_gso: bool,
     /// IPs announced as candidates (empty = the bound address).
     pub announce_ips: Vec<std::net::IpAddr>,
     /// Rooms are created on first join.
@@ -107,6 +109,8 @@ pub struct WorkerStats {
     pub datagrams_rejected: u64,
     /// Datagrams the socket refused to send.
     pub send_errors: u64,
+    /// Messages that carried several datagrams to one subscriber (UDP GSO).
+    pub gso_messages: u64,
     /// RTP packets received from publishers.
     pub rtp_in: u64,
     /// RTP packets forwarded to subscribers.
@@ -158,6 +162,7 @@ impl Default for WorkerStats {
             datagrams_unrouted: 0,
             datagrams_rejected: 0,
             send_errors: 0,
+            gso_messages: 0,
             rtp_in: 0,
             rtp_forwarded: 0,
             rtp_dropped: Vec::new(),
@@ -264,6 +269,13 @@ pub fn run(
                 .map(|ip| SocketAddr::new(*ip, bound.port()))
                 .collect()
         };
+        let gso = settings.udp_gso && gso_supported(&socket);
+        tracing::info!(
+            udp_gso = gso,
+            configured = settings.udp_gso,
+            "media socket: UDP GSO {}",
+            if gso { "on" } else { "off" }
+        );
         let mut worker = Worker {
             socket,
             local: candidates[0],
@@ -283,7 +295,7 @@ pub fn run(
             removals: Vec::new(),
             draining: false,
             forwards: HashMap::new(),
-            outbox: Outbox::default(),
+            outbox: Outbox::new(gso),
             next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             stats: WorkerStats::default(),
         };
@@ -639,5 +651,6 @@ fn send_outbox(outbox: &mut Outbox, socket: &tokio::net::UdpSocket, stats: &mut 
     stats.datagrams_out += report.sent;
     stats.bytes_out += report.bytes;
     stats.send_errors += report.failed;
+    stats.gso_messages += report.gso_messages;
     stats.retransmissions += report.retransmissions;
 }
