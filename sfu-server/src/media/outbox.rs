@@ -159,7 +159,7 @@ impl Outbox {
                             &mut on_forwarded,
                         );
                     }
-                    self.gso_proven |= segment.is_some() && call[..n].iter().any(Message::is_gso);
+                    self.gso_proven |= call[..n].iter().any(Message::is_gso);
                     next += n;
                 }
                 result => {
@@ -171,34 +171,10 @@ impl Outbox {
                         report.failed += 1;
                         continue;
                     }
-                    // A GSO message refused: its datagrams go one by one. If GSO never worked
-                    // on this socket and they do, the kernel or the route cannot do GSO.
-                    let mut sent_plain = false;
-                    for i in refused.start..refused.end {
-                        let single = Message {
-                            start: i,
-                            end: i + 1,
-                            segment: self.queue[i].bytes.len(),
-                        };
-                        match send_call(
-                            socket,
-                            &mut self.plain_headers,
-                            &self.queue,
-                            &[single],
-                            None,
-                        ) {
-                            Ok(1) => {
-                                sent_plain = true;
-                                account(
-                                    &self.queue[i..=i],
-                                    Instant::now(),
-                                    &mut report,
-                                    &mut on_forwarded,
-                                );
-                            }
-                            _ => report.failed += 1,
-                        }
-                    }
+                    // If GSO never worked on this socket and the datagrams go one by one, the
+                    // kernel or the route cannot do GSO.
+                    let sent_plain =
+                        self.send_one_by_one(socket, refused, &mut report, &mut on_forwarded);
                     if sent_plain && !self.gso_proven {
                         tracing::warn!(error = ?result.err(), "UDP GSO refused by the kernel; sending one datagram per message");
                         self.gso = false;
@@ -214,6 +190,38 @@ impl Outbox {
         self.queue.clear();
         self.messages.clear();
         report
+    }
+
+    /// Sends the datagrams of a refused GSO message one per message; whether any went out.
+    fn send_one_by_one(
+        &mut self,
+        socket: &impl AsRawFd,
+        refused: Message,
+        report: &mut SendReport,
+        on_forwarded: &mut impl FnMut(Instant, Instant),
+    ) -> bool {
+        let mut sent = false;
+        for i in refused.start..refused.end {
+            let single = Message {
+                start: i,
+                end: i + 1,
+                segment: self.queue[i].bytes.len(),
+            };
+            match send_call(
+                socket,
+                &mut self.plain_headers,
+                &self.queue,
+                &[single],
+                None,
+            ) {
+                Ok(1) => {
+                    sent = true;
+                    account(&self.queue[i..=i], Instant::now(), report, on_forwarded);
+                }
+                _ => report.failed += 1,
+            }
+        }
+        sent
     }
 }
 
@@ -279,24 +287,25 @@ fn plan_messages(queue: &[Queued], from: usize, gso: bool, out: &mut Vec<Message
 fn call_extent(messages: &[Message]) -> (usize, Option<u16>) {
     let mut segment: Option<usize> = None;
     let mut longest_single = 0;
-    for (i, m) in messages.iter().enumerate() {
-        if i == OUTBOX_CAPACITY {
-            return (i, segment.map(|s| s as u16));
+    let mut count = 0;
+    for m in messages.iter().take(OUTBOX_CAPACITY) {
+        let fits = match (m.is_gso(), segment) {
+            (true, None) => longest_single <= m.segment,
+            (true, Some(s)) => s == m.segment,
+            (false, s) => s.is_none_or(|s| m.segment <= s),
+        };
+        if !fits {
+            break;
         }
         if m.is_gso() {
-            match segment {
-                None if longest_single <= m.segment => segment = Some(m.segment),
-                Some(s) if s == m.segment => {}
-                _ => return (i, segment.map(|s| s as u16)),
-            }
+            segment = Some(m.segment);
         } else {
-            if segment.is_some_and(|s| m.segment > s) {
-                return (i, segment.map(|s| s as u16));
-            }
             longest_single = longest_single.max(m.segment);
         }
+        count += 1;
     }
-    (messages.len(), segment.map(|s| s as u16))
+    // A GSO message holds at most MAX_GSO_BYTES, so its segment size fits in 16 bits.
+    (count, segment.map(|s| s as u16))
 }
 
 /// One `sendmmsg` of `call`; the number of messages the kernel took.

@@ -46,9 +46,9 @@ const RECV_BATCH: usize = 32;
 /// socket.
 const COMMAND_BATCH: usize = 16;
 /// Timeouts already due fed back to one connection within one drain. str0m asks for one after
-/// every write (to timestamp the send queue), and with estimation on its pacer releases one
-/// packet per timeout, so a subscriber written many packets in one batch needs as many. The
-/// bound only guards against a stack that keeps asking; what is left goes through the timers.
+/// every write (to timestamp the send queue), and with estimation on its pacer asks again while
+/// a burst is held back by its debt. The bound only guards against a stack that keeps asking;
+/// what is left goes through the timers.
 const DUE_TIMEOUTS_PER_DRAIN: usize = 256;
 
 /// What the worker needs to know from the configuration.
@@ -191,10 +191,10 @@ struct Member {
     peer: Peer,
     /// `track_info` received before the m-line it describes.
     pending_track_info: HashMap<String, (TrackSource, Option<String>)>,
-    /// Down tracks negotiated before the transport connected. Their forwarding (and the
-    /// keyframe request that starts it) waits for DTLS: media written earlier would queue and
-    /// leave in one burst with the handshake's last flight, which some stacks (webrtc-rs) read
-    /// before installing their SRTP keys, losing the start of the keyframe.
+    /// Down tracks negotiated and not yet started: their forwarding (and the keyframe request
+    /// that starts it) waits until the transport is connected. Media written before DTLS would
+    /// queue and leave in one burst with the handshake's last flight, which some stacks
+    /// (webrtc-rs) read before installing their SRTP keys, losing the start of the keyframe.
     awaiting_connection: Vec<TrackId>,
     timeout: Instant,
     /// Log span of this participant, inside its room's span.

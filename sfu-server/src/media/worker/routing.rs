@@ -190,13 +190,19 @@ impl Worker {
         self.mark_dirty(id);
     }
 
+    /// Starts the subscriber's negotiated down tracks that waited for its transport (see
+    /// `Member::awaiting_connection`); called once it is connected.
+    pub(super) fn start_down_tracks(&mut self, subscriber: ParticipantId, now: Instant) {
+        let Some(m) = self.members.get_mut(&subscriber) else {
+            return;
+        };
+        for track in std::mem::take(&mut m.awaiting_connection) {
+            self.negotiate_down_track(subscriber, track, now);
+        }
+    }
+
     /// A subscriber's m-line for `track` is negotiated: tell the room how to map payload types.
-    pub(super) fn negotiate_down_track(
-        &mut self,
-        subscriber: ParticipantId,
-        track: TrackId,
-        now: Instant,
-    ) {
+    fn negotiate_down_track(&mut self, subscriber: ParticipantId, track: TrackId, now: Instant) {
         let Some(room_name) = self.members.get(&subscriber).map(|m| m.room.clone()) else {
             return;
         };
@@ -242,9 +248,7 @@ impl Worker {
         match event {
             PeerEvent::Connected => {
                 tracing::debug!(participant = %id, "peer connected");
-                for track in std::mem::take(&mut member.awaiting_connection) {
-                    self.negotiate_down_track(id, track, now);
-                }
+                self.start_down_tracks(id, now);
             }
             PeerEvent::Disconnected => tracing::debug!(participant = %id, "peer disconnected"),
             PeerEvent::TrackAdded(remote) => {

@@ -46,15 +46,11 @@ impl Worker {
             },
             ClientMessage::Answer { sdp } => match member.peer.accept_answer(&sdp, now) {
                 Ok(tracks) => {
+                    member.awaiting_connection.extend(tracks);
                     let connected = member.peer.is_connected();
-                    if !connected {
-                        member.awaiting_connection.extend(tracks.iter().copied());
-                    }
                     self.mark_dirty(id);
                     if connected {
-                        for track in tracks {
-                            self.negotiate_down_track(id, track, now);
-                        }
+                        self.start_down_tracks(id, now);
                     }
                     self.offers_due.insert(id);
                 }
