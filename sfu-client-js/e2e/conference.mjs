@@ -10,12 +10,14 @@
 //   unshare --net sh -c 'ip link set lo up && exec "$@"' sh node e2e/conference.mjs
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { Checks, launchBrowser, newPage, outDir, runScript, sleep, startServer } from './harness.mjs';
+import { Checks, launchBrowser, newPage, outDir, runScript, sleep, startServer, writeSpeechLikeWav } from './harness.mjs';
 import { chatLog, imageVariety, outboundVideo, remoteAudio, remoteVideos, tiles, twoSamples } from './probes.mjs';
 
 const checks = new Checks();
 const server = await startServer('conference');
-const browser = await launchBrowser();
+// The microphone "speaks" (see writeSpeechLikeWav) so that active speakers have something to find.
+const speech = writeSpeechLikeWav(join(outDir, 'conference-speech.wav'));
+const browser = await launchBrowser([`--use-file-for-fake-audio-capture=${speech}`]);
 const room = 'conference';
 const names = ['alice', 'bob', 'carol'];
 const pages = {};
@@ -45,9 +47,28 @@ async function videosPlay(name, from) {
   }, 40000);
 }
 
+/**
+ * Runs in each page before the demo's scripts: microphones open without echo cancellation, noise
+ * suppression or gain control. All three tabs play the same file as their microphone; once a
+ * page plays the others' audio, its echo canceller would take its own microphone for their echo
+ * and cut it down, which people in separate rooms, with different voices, never see.
+ */
+function withoutVoiceProcessing() {
+  const devices = navigator.mediaDevices;
+  const getUserMedia = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    if (constraints?.audio) {
+      const audio = typeof constraints.audio === 'object' ? constraints.audio : {};
+      constraints = { ...constraints, audio: { ...audio, echoCancellation: false, noiseSuppression: false, autoGainControl: false } };
+    }
+    return getUserMedia(constraints);
+  };
+}
+
 await runScript(checks, { browser, server }, async () => {
   for (const name of names) {
     pages[name] = await newPage(browser.context, name);
+    await pages[name].addInitScript(withoutVoiceProcessing);
     await pages[name].goto(`${server.base}/?room=${room}&identity=${name}`);
     // Staggered, as people join: each join is one more offer/answer for the others.
     await sleep(1500);
@@ -88,7 +109,7 @@ await runScript(checks, { browser, server }, async () => {
     return texts.length === 2 && texts.every((t) => /^[qhf] \d+x\d+ .*bit\/s loss \d/.test(t)) ? texts : null;
   });
 
-  // Chromium's fake microphone beeps: the server names active speakers, and the page highlights
+  // The fake microphones speak: the server names active speakers, and the page highlights
   // their tiles. Highlights come and go with the beeps, so count them as they happen.
   await pages.alice.evaluate(() => {
     const highlighted = () => document.querySelector('#grid .tile.speaking') !== null;

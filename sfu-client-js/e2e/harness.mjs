@@ -4,7 +4,7 @@
 // The scripts run inside a network namespace whose only interface is `lo` (the Rust wrappers in
 // tests/tests/browser_e2e.rs do that), so the browser and the server only ever see 127.0.0.1.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,40 @@ export async function launchBrowser(extraArgs = []) {
     rmSync(profile, { recursive: true, force: true });
   };
   return { context, version: context.browser()?.version() ?? '', close };
+}
+
+/**
+ * Writes a mono 48 kHz WAV for `--use-file-for-fake-audio-capture` that a voice-activity detector
+ * takes for speech: 1.2 s of a 220 Hz tone in four-per-second "syllables", then 0.8 s of silence,
+ * five times. Chromium's own fake microphone only beeps for 20 ms every 500 ms (one or two loud
+ * packets), which no speaker detector should call speaking. Returns `path`.
+ */
+export function writeSpeechLikeWav(path) {
+  const rate = 48000;
+  const samples = rate * 10;
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) {
+    const t = i / rate;
+    const inTalk = t % 2 < 1.2;
+    const envelope = inTalk ? 0.25 + 0.75 * Math.abs(Math.sin(Math.PI * 4 * t)) : 0;
+    data.writeInt16LE(Math.round(12000 * envelope * Math.sin(2 * Math.PI * 220 * t)), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16); // fmt chunk size
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * 2, 28); // byte rate
+  header.writeUInt16LE(2, 32); // block align
+  header.writeUInt16LE(16, 34); // bits per sample
+  header.write('data', 36);
+  header.writeUInt32LE(data.length, 40);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, Buffer.concat([header, data]));
+  return path;
 }
 
 /** Opens a new page of `context` that echoes its console errors and page errors as `[label]`. */

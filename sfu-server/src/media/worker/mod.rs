@@ -46,9 +46,9 @@ const RECV_BATCH: usize = 32;
 /// socket.
 const COMMAND_BATCH: usize = 16;
 /// Timeouts already due fed back to one connection within one drain. str0m asks for one after
-/// every write (to timestamp the send queue), and with estimation on its pacer releases one
-/// packet per timeout, so a subscriber written many packets in one batch needs as many. The
-/// bound only guards against a stack that keeps asking; what is left goes through the timers.
+/// every write (to timestamp the send queue), and with estimation on its pacer asks again while
+/// a burst is held back by its debt. The bound only guards against a stack that keeps asking;
+/// what is left goes through the timers.
 const DUE_TIMEOUTS_PER_DRAIN: usize = 256;
 
 /// What the worker needs to know from the configuration.

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use super::Pacer;
 use super::PaddingRequest;
 use super::QueueState;
+use super::queue::QueuePriority;
 use crate::Reason;
 use crate::bwe_::ProbeClusterConfig;
 use crate::bwe_::ProbeClusterState;
@@ -125,7 +126,18 @@ impl Pacer for LeakyBucketPacer {
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
         // GATE: Block if we need timeout first
         if self.needs_timeout_before_next_poll {
-            return None;
+            // SFU PATCH 2 (vendor/str0m/PATCHES.md): go on with a burst that is due. When
+            // the burst emptied every queue there is nothing for the immediate timeout to do:
+            // new media asks for a timeout itself, and the periodic `Handle` (`PACING`)
+            // refreshes the debt and schedules padding.
+            let next = self.next_in_burst();
+            if next.is_none()
+                && self.probe_queue.is_empty()
+                && self.queue_states.iter().all(|q| q.snapshot.packet_count == 0)
+            {
+                self.next_poll_time = None;
+            }
+            return next.map(|midrid| (midrid, None));
         }
 
         let next = self.next_poll_queue.take()?;
@@ -140,8 +152,20 @@ impl Pacer for LeakyBucketPacer {
         Some((next, cluster_id))
     }
 
-    fn register_send(&mut self, now: Instant, packet_size: DataSize, _from: MidRid) {
+    fn register_send(&mut self, now: Instant, packet_size: DataSize, from: MidRid) {
         self.last_emitted = Some(now);
+
+        // SFU PATCH 2: count the packet off the snapshot, so the burst goes on from it.
+        if let Some(q) = self.queue_states.iter_mut().find(|q| q.midrid == from) {
+            let s = &mut q.snapshot;
+            s.packet_count = s.packet_count.saturating_sub(1);
+            s.byte_size = s.byte_size.saturating_sub(packet_size.as_bytes_usize());
+            s.last_emitted = Some(now);
+            if s.packet_count == 0 {
+                s.first_unsent = None;
+                s.priority = QueuePriority::Empty;
+            }
+        }
 
         self.media_debt += packet_size;
         self.media_debt = self
@@ -462,6 +486,27 @@ impl LeakyBucketPacer {
             midrid: queue.midrid,
             padding,
         })
+    }
+
+    /// The queue to send on next, without another timeout, when the pacer would send on it at
+    /// once anyway (SFU PATCH 2).
+    ///
+    /// Upstream releases one packet per timeout and asks for the next at the last + 1 us, so
+    /// the application runs a whole `Rtc::handle_timeout` and `poll_output` round per packet:
+    /// with a pacer on every subscriber of a fan-out that was a third of the server's CPU.
+    /// Here the decision is remade from the last snapshot, with each packet sent counted off
+    /// (`register_send`), and the burst goes on while a queue is due at the last timeout's
+    /// time: unpaced audio, or paced media while the debt is below one burst (`PACING`, or
+    /// `MAX_BURST_SIZE`). Beyond that, or while a probe cluster runs (its timing is its own),
+    /// or for padding, the next timeout decides as before.
+    fn next_in_burst(&self) -> Option<MidRid> {
+        if !self.probe_queue.is_empty() {
+            return None;
+        }
+        let now = self.last_handle_time?;
+        let ((at, _), queue) = self.next_poll(now)?;
+        let queue = queue?;
+        (at <= now && queue.snapshot.packet_count > 0).then_some(queue.midrid)
     }
 
     fn request_immediate_timeout(&mut self) {
