@@ -685,6 +685,27 @@ async fn oversized_frame_closes_only_that_socket() {
     assert_eq!(bob.recv().await["type"], "participant_joined");
 }
 
+/// A signalling message several times the socket's 8 KiB read chunk (a client publishing many
+/// tracks) is read whole and answered.
+#[tokio::test]
+async fn offer_larger_than_the_read_chunk_is_answered() {
+    use str0m::media::{Direction, MediaKind};
+    let server = Server::start(&[]).await;
+    let (mut alice, _) = server.join("large", "alice").await;
+    let mut rtc = str0m::Rtc::new(Instant::now());
+    let mut api = rtc.sdp_api();
+    for _ in 0..40 {
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    }
+    let (offer, _pending) = api.apply().expect("an offer");
+    let sdp = offer.to_sdp_string();
+    assert!(sdp.len() > 3 * 8 * 1024, "offer is {} bytes", sdp.len());
+    alice.send(json!({"type": "offer", "sdp": sdp})).await;
+    let answer = alice.recv_type("answer").await;
+    let mids = answer["sdp"].as_str().unwrap().matches("a=mid:").count();
+    assert_eq!(mids, 40, "{answer}");
+}
+
 #[tokio::test]
 async fn leave_message_tells_the_others() {
     let server = Server::start(&[]).await;

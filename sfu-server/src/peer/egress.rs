@@ -5,8 +5,10 @@
 //! header (SRTP encrypts only the payload) is read: the SSRC tells a down track's main stream
 //! from its RTX stream, the sequence number finds the forwarded packet's arrival time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Forwarded packets remembered per stream until sent; a pacer never holds more than a few
 /// hundred, and entries of packets it dropped are discarded when a later one goes out.
@@ -26,19 +28,18 @@ pub enum Egress {
 /// The down tracks' SSRCs and the forwarded packets not yet sent.
 #[derive(Debug, Default)]
 pub(super) struct EgressLedger {
-    /// Main SSRC -> (wire sequence number, arrival) of packets written, oldest first.
-    pending: HashMap<u32, VecDeque<(u16, Instant)>>,
-    /// RTX SSRCs of the down tracks.
-    rtx: Vec<u32>,
+    /// Main SSRC -> (wire sequence number, arrival) of packets written, oldest first. Looked up
+    /// for every datagram sent: Fx, as the keys are the server's own random SSRCs.
+    pending: FxHashMap<u32, VecDeque<(u16, Instant)>>,
+    /// RTX SSRCs of the down tracks (up to one per track a subscriber receives).
+    rtx: FxHashSet<u32>,
 }
 
 impl EgressLedger {
     /// Records a packet written on the stream `ssrc` (with RTX stream `rtx`).
     pub(super) fn written(&mut self, ssrc: u32, rtx: Option<u32>, seq: u16, arrival: Instant) {
-        if let Some(rtx) = rtx
-            && !self.rtx.contains(&rtx)
-        {
-            self.rtx.push(rtx);
+        if let Some(rtx) = rtx {
+            self.rtx.insert(rtx);
         }
         let queue = self.pending.entry(ssrc).or_default();
         if queue.len() >= MAX_PENDING_PER_STREAM {

@@ -197,6 +197,10 @@ pub struct Peer {
     nacks: NackTally,
     /// RTP was written since the last drain: the stack wants a timeout to release it.
     written: bool,
+    /// Bit `pt` is set when the negotiated codec of payload type `pt` takes NACK feedback. Only
+    /// those packets go to the stack's retransmission cache: a subscriber that cannot NACK
+    /// audio (browsers' Opus) would have it hold 3 s of every audio track it receives.
+    nack_pts: u128,
 }
 
 /// Settings every peer connection gets.
@@ -238,6 +242,9 @@ impl Peer {
             // Send-side estimation toward every subscriber (GCC over TWCC feedback), with the
             // pacer and probing it drives; REMB from clients without TWCC is reported too.
             .enable_bwe(bwe)
+            // Audio is not retransmitted (browsers do not NACK Opus; see `nack_pts`), so its
+            // down tracks need no retransmission history: the stack's minimum, one packet.
+            .set_send_buffer_audio(1)
             .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         for addr in &config.candidates {
@@ -262,6 +269,7 @@ impl Peer {
             connected: false,
             last_receive: now,
             written: false,
+            nack_pts: 0,
             egress: EgressLedger::default(),
             nacks: NackTally::default(),
         }
@@ -589,7 +597,7 @@ impl Peer {
         )
         .marker(packet.marker)
         .ext_vals(ext_vals)
-        .nackable(true);
+        .nackable(self.nack_pts >> (packet.payload_type & 127) & 1 == 1);
         if let Some(rw) = vp8
             && let Some(patch) = vp8_patch(&packet.payload, rw)
         {
@@ -602,6 +610,17 @@ impl Peer {
         self.egress
             .written(ssrc, rtx, packet.seq.0 as u16, packet.arrival);
         true
+    }
+
+    /// Re-reads which payload types take NACK feedback, after a negotiation changed the codecs.
+    fn refresh_nack_pts(&mut self) {
+        self.nack_pts = self
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|p| p.fb_nack())
+            .fold(0, |bits, p| bits | 1 << (*p.pt() & 127));
     }
 
     /// The m-line of a SIM-group SSRC, from the group it was declared in.
@@ -731,6 +750,36 @@ mod tests {
         let offer = peer.make_offer(now).expect("an offer");
         println!("{offer}");
         assert!(offer.contains("a=msid:PA_0000000000000002 TR_0000000000000007"));
+    }
+
+    #[test]
+    fn only_payload_types_negotiated_with_nack_are_kept_for_retransmission() {
+        let now = Instant::now();
+        let mut peer = loopback_peer(now);
+        peer.want_down_track(TrackId(7), ParticipantId(2), MediaKind::Video);
+        peer.want_down_track(TrackId(8), ParticipantId(2), MediaKind::Audio);
+        assert_eq!(peer.nack_pts, 0, "nothing negotiated yet");
+        let offer = peer.make_offer(now).expect("an offer");
+        let mut client = RtcConfig::new().build(now);
+        let answer = client
+            .sdp_api()
+            .accept_offer(str0m::change::SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap();
+        peer.accept_answer(&answer.to_sdp_string(), now).unwrap();
+        let params = peer.rtc.codec_config().params().to_vec();
+        let pt_of = |codec: str0m::format::Codec| {
+            params
+                .iter()
+                .find(|p| p.spec().codec == codec)
+                .map(|p| *p.pt())
+                .expect("codec negotiated")
+        };
+        let nackable = |pt: u8| peer.nack_pts >> pt & 1 == 1;
+        assert!(nackable(pt_of(str0m::format::Codec::Vp8)), "VP8 takes NACK");
+        assert!(
+            !nackable(pt_of(str0m::format::Codec::Opus)),
+            "Opus does not"
+        );
     }
 
     /// The m-section of `mid` in an SDP.

@@ -220,6 +220,7 @@ impl Peer {
             Ok(()) => {
                 n.described = true;
                 n.channel_not_before = Some(now + CHANNEL_HOLD);
+                self.refresh_nack_pts();
                 Ok(pending.added)
             }
             Err(e) => {
@@ -259,6 +260,7 @@ impl Peer {
         if n.first_mid.is_none() {
             n.first_mid = first_mid(sdp);
         }
+        self.refresh_nack_pts();
         Ok(Some(answer.to_sdp_string()))
     }
 }

@@ -21,6 +21,10 @@ use messages::{ClientMessage, ServerMessage};
 const SESSION_QUEUE: usize = 1024;
 /// Close code for policy violations (RFC 6455).
 const CLOSE_POLICY: u16 = 1008;
+/// The WebSocket's read chunk. Signalling messages are a few kB (a large room's SDP a few tens,
+/// read in several chunks); the library's 128 KiB default was the largest single allocation per
+/// participant.
+const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Query string of the upgrade request.
 #[derive(Deserialize)]
@@ -78,6 +82,7 @@ pub async fn websocket(
     );
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| session(socket, state, claims).instrument(span))
 }
 

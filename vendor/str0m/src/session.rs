@@ -56,6 +56,10 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
+/// Queued outgoing RTCP kept allocated between bursts (SFU PATCH 3): a few reports and the
+/// regular TWCC feedback; a burst of sender reports for many streams gives its memory back.
+const FEEDBACK_TX_KEEP: usize = 8;
+
 pub(crate) struct Session {
     id: SessionId,
 
@@ -1210,6 +1214,13 @@ impl Session {
         };
 
         let len = Rtcp::write_packet(&mut self.feedback_tx, &mut data, output);
+
+        // SFU PATCH 3 (vendor/str0m/PATCHES.md): sender reports of every stream fall due
+        // together, queueing two large `Rtcp` values per stream; once sent, give the memory
+        // back instead of keeping tens of kB per connection for the next burst.
+        if self.feedback_tx.is_empty() && self.feedback_tx.capacity() > FEEDBACK_TX_KEEP {
+            self.feedback_tx.shrink_to(FEEDBACK_TX_KEEP);
+        }
 
         if len == 0 {
             return None;

@@ -53,7 +53,9 @@ impl<T> EvictingBuffer<T> {
     /// Creates a new buffer with an initial size.
     pub fn new(initial_size: usize, max_age: Duration, max_size: usize) -> Self {
         Self {
-            buf: prepare_buf(initial_size),
+            // SFU PATCH 3 (vendor/str0m/PATCHES.md): never more slots than the maximum, so a
+            // cache of size 0 or 1 (audio) does not hold ten empty 440-byte packet slots.
+            buf: prepare_buf(initial_size.min(max_size)),
             max_age,
             max_size,
             last_position: None,
