@@ -198,8 +198,8 @@ pub struct Peer {
     /// RTP was written since the last drain: the stack wants a timeout to release it.
     written: bool,
     /// Bit `pt` is set when the negotiated codec of payload type `pt` takes NACK feedback. Only
-    /// those packets go to the stack's retransmission cache: a subscriber that cannot NACK
-    /// audio (browsers' Opus) would have it hold 3 s of every audio track it receives.
+    /// those packets go to the stack's retransmission cache: caching what the subscriber can
+    /// never NACK (browsers' Opus) costs a copy of the packet's header per write and memory.
     nack_pts: u128,
 }
 
@@ -243,7 +243,8 @@ impl Peer {
             // pacer and probing it drives; REMB from clients without TWCC is reported too.
             .enable_bwe(bwe)
             // Audio is not retransmitted (browsers do not NACK Opus; see `nack_pts`), so its
-            // down tracks need no retransmission history: the stack's minimum, one packet.
+            // down tracks need no retransmission history: the stack's minimum, one packet (a
+            // client that does negotiate NACK for audio gets only the latest one resent).
             .set_send_buffer_audio(1)
             .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
